@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The few kernel types the tracker reads, declared for CO-RE: field offsets
+ * are relocated against the running kernel's BTF at load time, so the object
+ * does not depend on the kernel it was built on. Keep this minimal; do not
+ * replace it with a full vmlinux.h dump.
+ */
+#ifndef DPDC_CORE_TYPES_H
+#define DPDC_CORE_TYPES_H
+
+#include <linux/types.h>
+
+struct kvm_dirty_ring {
+	__u32 dirty_index;
+	__u32 reset_index;
+	__u32 size;
+	__u32 soft_limit;
+	int index; /* the owning vCPU's index */
+} __attribute__((preserve_access_index));
+
+struct kvm_vcpu;
+
+#endif /* DPDC_CORE_TYPES_H */

@@ -1,0 +1,57 @@
+// dpdc-engine: the command line. Each subcommand parses its options here and
+// hands a plain options struct to its module; errors leave as one line and
+// an exit code (see dpdc/error.h).
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "attach.h"
+#include "dpdc/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "dpdc-engine: live migration of KVM guests with Dirty Pages Delayed Copy.\n"
+      "Exit codes: 0 ok, 1 failure, 2 bad usage, 3 unusable target process, 4 missing privileges,\n"
+      "5 BPF unavailable.",
+      "dpdc-engine"};
+  app.set_version_flag("--version", "dpdc-engine 0.1.0");
+  app.require_subcommand(1);
+
+  dpdc::AttachOptions attach;
+  auto* cmd = app.add_subcommand("attach",
+                                 "Attach the in-kernel dirty tracker to a running VMM (QEMU or dpdc-vm).\n"
+                                 "Example: dpdc-engine attach --pid $(pidof dpdc-vm) --observe --seconds 10");
+  cmd->add_option("--pid", attach.pid, "pid of the VMM process (it must run with -accel kvm,dirty-ring-size=N)")
+      ->required();
+  cmd->add_option("--qmp", attach.qmp, "QMP unix socket of the VMM (default: taken from its -qmp option)");
+  cmd->add_flag("--observe", attach.observe,
+                "print the dirty rate and hot/warm/cold page counts every second, then a summary");
+  cmd->add_option("--seconds", attach.seconds, "observe for this many seconds (default: until Ctrl-C)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--interval", attach.interval, "seconds between samples (default 1)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_flag("--json", attach.json, "JSON Lines output: one object per sample, then a summary object");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "dpdc-engine: " << e.what() << "; see dpdc-engine --help\n";
+    return static_cast<int>(dpdc::ErrorKind::Usage);
+  }
+
+  try {
+    if (cmd->parsed()) return dpdc::run_attach(attach, std::cout);
+  } catch (const dpdc::Error& e) {
+    std::cerr << "dpdc-engine: " << e.what() << '\n';
+    return e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "dpdc-engine: " << e.what() << '\n';
+    return 1;
+  }
+  return 0;
+}

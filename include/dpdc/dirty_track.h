@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Map value layouts of the dirty tracker, shared by bpf/dirty_track.bpf.c
+ * and the C++ engine. Plain C with fixed-width types only: the same bytes
+ * are read by BPF, by userspace through mmap, and by bpftool through BTF.
+ *
+ * Page numbering: a guest RAM page's index is its byte offset inside the
+ * VMM's RAM (for dpdc-vm: the memfd offset) divided by 4096. The `slots`
+ * map tells the BPF program where each KVM memslot starts in that numbering.
+ */
+#ifndef DPDC_DIRTY_TRACK_H
+#define DPDC_DIRTY_TRACK_H
+
+#include <linux/types.h>
+
+#define DPDC_PAGE_SHIFT 12
+#define DPDC_PAGE_SIZE (1u << DPDC_PAGE_SHIFT)
+#define DPDC_MAX_SLOTS 512
+#define DPDC_MAX_RINGS 1024
+
+/*
+ * One guest page (value of map `pages`, key = page index). 32 bytes, so a
+ * 16 GiB guest (4 Mi pages) costs 128 MiB of locked kernel memory.
+ *
+ * ring_pos is the ring's dirty_index right after this page's last push
+ * (push entry index + 1). The push is covered by a reset, i.e. KVM has
+ * re-protected the page, once rings[last_ring].reset_index has reached
+ * ring_pos in u32 serial arithmetic: (__s32)(reset_index - ring_pos) >= 0.
+ * Until then the guest may write the page again without a new event.
+ */
+struct dpdc_page {
+	__u64 last_ns;   /* bpf_ktime_get_ns() of the last push (CLOCK_MONOTONIC) */
+	__u64 prev_ns;   /* time of the push before it, 0 if none */
+	__u32 count;     /* pushes since the tracker attached */
+	__u32 ring_pos;  /* see above */
+	__u32 last_ring; /* vCPU index of the ring that took the last push */
+	__u32 history;   /* reserved for the predictor; 0 for now */
+};
+
+/* A KVM memslot (key = as_id << 16 | slot id, as in ring entries). Filled by userspace. */
+struct dpdc_slot {
+	__u64 first_page; /* page index of the slot's first page */
+	__u64 pages;      /* slot length in pages; larger offsets are out of range */
+};
+
+/* Reset progress of one vCPU's dirty ring (key = vCPU index). */
+struct dpdc_ring {
+	__u32 dirty_index;   /* after the latest push seen */
+	__u32 reset_index;   /* after the latest reset seen */
+	__u64 pushes;
+	__u64 resets;        /* kvm_dirty_ring_reset events for this ring */
+	__u64 last_reset_ns;
+};
+
+/* Events in a memslot the engine has not described (key = slot as above). */
+struct dpdc_unknown_slot {
+	__u64 events;
+	__u64 max_offset;
+};
+
+/* Global counters (single entry of map `counters`). */
+struct dpdc_counters {
+	__u64 pushes;       /* all pushes of the traced process */
+	__u64 resets;       /* all ring resets of the traced process */
+	__u64 unknown_slot; /* pushes in a slot missing from `slots` */
+	__u64 out_of_range; /* pushes beyond the slot length or the page map */
+	__u64 full_exits;   /* kvm_dirty_ring_exit: vCPU exits for a full ring */
+};
+
+/*
+ * Who holds the pins (single entry of map `owner`, written by the loader
+ * after load). A later attach finds a pin directory whose engine is gone
+ * and removes it; one whose engine still runs is left alone.
+ */
+struct dpdc_owner {
+	__u32 engine_pid;
+	__u32 vmm_pid;
+	__u64 engine_start; /* /proc/<engine_pid>/stat starttime, guards pid reuse */
+};
+
+#endif /* DPDC_DIRTY_TRACK_H */

@@ -1,0 +1,246 @@
+#include "dirty_track_loader.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+#include "dirty_track.skel.h"
+#include "dpdc/error.h"
+#include "proc_stat.h"
+
+namespace dpdc {
+
+namespace {
+
+// libbpf's own messages are kept out of the user's way unless DPDC_DEBUG is
+// set; the last warning is folded into our one-line error instead.
+thread_local std::string g_last_libbpf_warning;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  char buf[512];
+  va_list copy;
+  va_copy(copy, args);
+  std::vsnprintf(buf, sizeof buf, fmt, copy);
+  va_end(copy);
+  if (level <= LIBBPF_WARN) {
+    std::string line(buf);
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    if (!line.empty()) g_last_libbpf_warning = line;
+  }
+  if (std::getenv("DPDC_DEBUG") != nullptr) std::fputs(buf, stderr);
+  return 0;
+}
+
+void install_libbpf_printer() {
+  static const bool once = [] {
+    libbpf_set_print(libbpf_print);
+    return true;
+  }();
+  (void)once;
+}
+
+[[noreturn]] void throw_bpf(int err, const std::string& what, const std::string& hint) {
+  if (err < 0) err = -err;
+  if (err == EPERM || err == EACCES) throw_errno(err, what);
+  std::string msg = what + ": " + std::strerror(err);
+  if (!g_last_libbpf_warning.empty()) msg += " (libbpf: " + g_last_libbpf_warning + ")";
+  throw Error(ErrorKind::BpfUnavailable, msg + "; " + hint);
+}
+
+struct PinnedMap {
+  const char* name;
+  bpf_map* (*get)(dirty_track_bpf*);
+};
+
+// `owner` first: a directory without it is a half-made pin and counts as stale.
+const PinnedMap kPinnedMaps[] = {
+    {"owner", [](dirty_track_bpf* s) { return s->maps.owner; }},
+    {"pages", [](dirty_track_bpf* s) { return s->maps.pages; }},
+    {"slots", [](dirty_track_bpf* s) { return s->maps.slots; }},
+    {"rings", [](dirty_track_bpf* s) { return s->maps.rings; }},
+    {"unknown_slots", [](dirty_track_bpf* s) { return s->maps.unknown_slots; }},
+    {"counters", [](dirty_track_bpf* s) { return s->maps.counters; }},
+};
+
+bool owner_alive(const std::filesystem::path& dir) {
+  int fd = bpf_obj_get((dir / "owner").c_str());
+  if (fd < 0) return false;
+  dpdc_owner owner{};
+  std::uint32_t key = 0;
+  int rc = bpf_map_lookup_elem(fd, &key, &owner);
+  ::close(fd);
+  if (rc != 0 || owner.engine_pid == 0) return false;
+  auto start = process_start_time(static_cast<pid_t>(owner.engine_pid));
+  return start && *start == owner.engine_start;
+}
+
+std::size_t page_map_bytes(std::uint32_t pages) {
+  auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::size_t bytes = std::size_t{pages} * sizeof(dpdc_page);
+  return (bytes + page - 1) / page * page;
+}
+
+}  // namespace
+
+void DirtyTracker::SkelDeleter::operator()(dirty_track_bpf* s) const noexcept { dirty_track_bpf__destroy(s); }
+
+DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
+  if (options_.vmm_pid <= 0) throw Error(ErrorKind::Usage, "the tracker needs the pid of a VMM process");
+  if (options_.pages == 0) throw Error(ErrorKind::Usage, "the tracker needs the guest's page count (got 0)");
+  install_libbpf_printer();
+  g_last_libbpf_warning.clear();
+
+  if (options_.pin) {
+    ensure_bpffs();
+    std::error_code ec;
+    std::filesystem::create_directories(options_.pin_root, ec);
+    if (ec) throw_errno(ec.value(), "creating " + options_.pin_root.string());
+    remove_stale_pins(options_.pin_root);
+    pin_dir_ = options_.pin_root / std::to_string(options_.vmm_pid);
+    if (std::filesystem::exists(pin_dir_)) {
+      throw Error(ErrorKind::Target, "another dpdc-engine is already attached to pid " +
+                                         std::to_string(options_.vmm_pid) + " (its maps are pinned at " +
+                                         pin_dir_.string() + "); stop it first");
+    }
+  }
+
+  skel_.reset(dirty_track_bpf__open());
+  if (!skel_) throw_bpf(errno, "opening the dirty tracker BPF object", "is this kernel built with BPF and BTF?");
+  skel_->rodata->target_tgid = static_cast<__u32>(options_.vmm_pid);
+  int err = bpf_map__set_max_entries(skel_->maps.pages, options_.pages);
+  if (err) throw_bpf(err, "sizing the page map", "try a smaller guest");
+  if (!options_.attach) {
+    // Programs stay loadable for BPF_PROG_TEST_RUN but are not attached.
+    bpf_program__set_autoattach(skel_->progs.dpdc_push, false);
+    bpf_program__set_autoattach(skel_->progs.dpdc_reset, false);
+    bpf_program__set_autoattach(skel_->progs.dpdc_ring_full, false);
+  }
+  err = dirty_track_bpf__load(skel_.get());
+  if (err) throw_bpf(err, "loading the dirty tracker into the kernel", "BPF tracing programs must be allowed here");
+
+  pages_mmap_len_ = page_map_bytes(options_.pages);
+  void* mem = ::mmap(nullptr, pages_mmap_len_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.pages), 0);
+  if (mem == MAP_FAILED) throw_errno(errno, "mapping the page map", ErrorKind::BpfUnavailable);
+  pages_ = {static_cast<const dpdc_page*>(mem), options_.pages};
+
+  // The destructor does not run for a throwing constructor: undo by hand.
+  try {
+    finish_setup();
+  } catch (...) {
+    unpin_maps();
+    ::munmap(const_cast<dpdc_page*>(pages_.data()), pages_mmap_len_);
+    throw;
+  }
+}
+
+void DirtyTracker::finish_setup() {
+  if (options_.attach) {
+    int err = dirty_track_bpf__attach(skel_.get());
+    if (err) {
+      throw_bpf(err, "attaching to the kvm:kvm_dirty_ring_push/reset tracepoints",
+                "this kernel needs KVM with dirty-ring tracepoints");
+    }
+  }
+
+  dpdc_owner owner{};
+  owner.engine_pid = static_cast<__u32>(::getpid());
+  owner.vmm_pid = static_cast<__u32>(options_.vmm_pid);
+  owner.engine_start = process_start_time(::getpid()).value_or(0);
+  std::uint32_t key = 0;
+  check_sys(bpf_map_update_elem(bpf_map__fd(skel_->maps.owner), &key, &owner, BPF_ANY), "writing the owner map");
+
+  if (options_.pin) pin_maps();
+}
+
+DirtyTracker::~DirtyTracker() {
+  unpin_maps();
+  if (!pages_.empty()) ::munmap(const_cast<dpdc_page*>(pages_.data()), pages_mmap_len_);
+  // skel_ goes last: destroying it detaches the links and frees programs and maps.
+}
+
+void DirtyTracker::pin_maps() {
+  std::error_code ec;
+  std::filesystem::create_directory(pin_dir_, ec);
+  if (ec) throw_errno(ec.value(), "creating " + pin_dir_.string());
+  pinned_ = true;  // from here the destructor cleans up, even if a pin below fails
+  for (const auto& m : kPinnedMaps) {
+    auto path = pin_dir_ / m.name;
+    int err = bpf_map__pin(m.get(skel_.get()), path.c_str());
+    if (err) throw_errno(-err, "pinning " + path.string(), ErrorKind::BpfUnavailable);
+  }
+}
+
+void DirtyTracker::unpin_maps() noexcept {
+  if (!pinned_) return;
+  for (const auto& m : kPinnedMaps) {
+    auto path = pin_dir_ / m.name;
+    ::unlink(path.c_str());
+  }
+  ::rmdir(pin_dir_.c_str());
+  pinned_ = false;
+}
+
+void DirtyTracker::set_slot(std::uint32_t slot, std::uint64_t first_page, std::uint64_t pages) {
+  dpdc_slot value{first_page, pages};
+  check_sys(bpf_map_update_elem(bpf_map__fd(skel_->maps.slots), &slot, &value, BPF_ANY), "describing a memslot");
+  // Events of this slot that arrived before it was described stay counted as unknown.
+  bpf_map_delete_elem(bpf_map__fd(skel_->maps.unknown_slots), &slot);
+}
+
+dpdc_counters DirtyTracker::counters() const {
+  dpdc_counters c{};
+  std::uint32_t key = 0;
+  check_sys(bpf_map_lookup_elem(bpf_map__fd(skel_->maps.counters), &key, &c), "reading the counters");
+  return c;
+}
+
+std::optional<dpdc_ring> DirtyTracker::ring(std::uint32_t index) const {
+  if (index >= DPDC_MAX_RINGS) return std::nullopt;
+  dpdc_ring r{};
+  if (bpf_map_lookup_elem(bpf_map__fd(skel_->maps.rings), &index, &r) != 0) return std::nullopt;
+  return r;
+}
+
+std::vector<UnknownSlot> DirtyTracker::unknown_slots() const {
+  std::vector<UnknownSlot> out;
+  int fd = bpf_map__fd(skel_->maps.unknown_slots);
+  std::uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    UnknownSlot u{next, {}};
+    if (bpf_map_lookup_elem(fd, &next, &u.info) == 0) out.push_back(u);
+    key = next;
+    prev = &key;
+  }
+  return out;
+}
+
+int DirtyTracker::program_fd(TrackerProgram program) const {
+  switch (program) {
+    case TrackerProgram::Push: return bpf_program__fd(skel_->progs.dpdc_push);
+    case TrackerProgram::Reset: return bpf_program__fd(skel_->progs.dpdc_reset);
+    case TrackerProgram::RingFull: return bpf_program__fd(skel_->progs.dpdc_ring_full);
+  }
+  return -1;
+}
+
+std::vector<std::filesystem::path> DirtyTracker::remove_stale_pins(const std::filesystem::path& pin_root) {
+  std::vector<std::filesystem::path> removed;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(pin_root, ec)) {
+    if (!entry.is_directory()) continue;
+    if (owner_alive(entry.path())) continue;
+    for (const auto& f : std::filesystem::directory_iterator(entry.path(), ec)) ::unlink(f.path().c_str());
+    if (::rmdir(entry.path().c_str()) == 0) removed.push_back(entry.path());
+  }
+  return removed;
+}
+
+}  // namespace dpdc

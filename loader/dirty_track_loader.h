@@ -1,0 +1,87 @@
+#pragma once
+// RAII owner of the dirty tracker (bpf/dirty_track.bpf.c) for one VMM
+// process: open, set the target tgid and the page map size, load, attach the
+// raw tracepoints, pin the maps under <pin_root>/<vmm pid>/. The destructor
+// detaches and unpins, so every exit path that unwinds leaves nothing behind;
+// a pin directory left by a killed engine is removed by the next attach.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "dpdc/dirty_track.h"
+
+struct dirty_track_bpf;
+
+namespace dpdc {
+
+struct TrackerOptions {
+  pid_t vmm_pid = 0;        // only events of this process are recorded
+  std::uint32_t pages = 0;  // size of the per-page map (page indices 0..pages-1)
+  std::filesystem::path pin_root = "/sys/fs/bpf/dpdc";
+  bool pin = true;
+  bool attach = true;  // false: load only (tests drive the programs with BPF_PROG_TEST_RUN)
+};
+
+enum class TrackerProgram { Push, Reset, RingFull };
+
+struct UnknownSlot {
+  std::uint32_t slot;
+  dpdc_unknown_slot info;
+};
+
+class DirtyTracker {
+ public:
+  explicit DirtyTracker(const TrackerOptions& options);
+  ~DirtyTracker();
+  DirtyTracker(DirtyTracker&&) = delete;
+  DirtyTracker& operator=(DirtyTracker&&) = delete;
+  DirtyTracker(const DirtyTracker&) = delete;
+  DirtyTracker& operator=(const DirtyTracker&) = delete;
+
+  // Describe memslot `slot` (as_id << 16 | id) as pages [first_page, first_page + pages).
+  void set_slot(std::uint32_t slot, std::uint64_t first_page, std::uint64_t pages);
+
+  // Live view of the per-page records (the map is mmapped; values change under you).
+  std::span<const dpdc_page> pages() const noexcept { return pages_; }
+  dpdc_counters counters() const;
+  std::optional<dpdc_ring> ring(std::uint32_t index) const;
+  std::vector<UnknownSlot> unknown_slots() const;
+
+  const std::filesystem::path& pin_dir() const noexcept { return pin_dir_; }
+  pid_t vmm_pid() const noexcept { return options_.vmm_pid; }
+  int program_fd(TrackerProgram program) const;
+
+  // Removes pin directories under pin_root whose engine is no longer running.
+  // Returns the directories removed.
+  static std::vector<std::filesystem::path> remove_stale_pins(const std::filesystem::path& pin_root);
+
+ private:
+  void finish_setup();
+  void pin_maps();
+  void unpin_maps() noexcept;
+
+  TrackerOptions options_;
+  struct SkelDeleter {
+    void operator()(dirty_track_bpf* s) const noexcept;
+  };
+  std::unique_ptr<dirty_track_bpf, SkelDeleter> skel_;
+  std::span<const dpdc_page> pages_;
+  std::size_t pages_mmap_len_ = 0;
+  std::filesystem::path pin_dir_;
+  bool pinned_ = false;
+};
+
+// Makes sure a BPF filesystem is mounted at `root` (mounting one if not).
+void ensure_bpffs(const std::filesystem::path& root = "/sys/fs/bpf");
+
+// Throws Error(BpfUnavailable) unless this kernel loads raw tracepoint
+// programs, Error(Permission) when it would but we may not.
+void require_bpf_support();
+
+}  // namespace dpdc

@@ -1,0 +1,41 @@
+#include "proc_stat.h"
+
+#include <charconv>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace dpdc {
+
+std::optional<std::uint64_t> parse_stat_start_time(std::string_view stat) {
+  auto close = stat.rfind(')');
+  if (close == std::string_view::npos) return std::nullopt;
+  // After ") " come fields 3, 4, ...; starttime is field 22.
+  std::string_view rest = stat.substr(close + 1);
+  int field = 2;
+  std::size_t i = 0;
+  while (i < rest.size()) {
+    while (i < rest.size() && rest[i] == ' ') ++i;
+    std::size_t j = i;
+    while (j < rest.size() && rest[j] != ' ' && rest[j] != '\n') ++j;
+    if (j == i) break;
+    if (++field == 22) {
+      std::uint64_t v = 0;
+      auto [p, ec] = std::from_chars(rest.data() + i, rest.data() + j, v);
+      if (ec != std::errc() || p != rest.data() + j) return std::nullopt;
+      return v;
+    }
+    i = j;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_stat_start_time(ss.str());
+}
+
+}  // namespace dpdc

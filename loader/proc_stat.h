@@ -1,0 +1,18 @@
+#pragma once
+// What /proc says about a process, as far as the loader needs it.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace dpdc {
+
+// starttime (field 22 of /proc/<pid>/stat): with the pid it names one
+// process for its whole life, so a reused pid is not mistaken for it.
+std::optional<std::uint64_t> process_start_time(pid_t pid);
+
+// Parses the text of /proc/<pid>/stat; the command may contain spaces and ')'.
+std::optional<std::uint64_t> parse_stat_start_time(std::string_view stat);
+
+}  // namespace dpdc
