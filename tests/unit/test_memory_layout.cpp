@@ -1,0 +1,69 @@
+#include <gtest/gtest.h>
+
+#include "dpdc/error.h"
+#include "memory_layout.h"
+
+namespace dpdc {
+namespace {
+
+using nlohmann::json;
+
+json dpdc_vm_reply() {
+  return json::parse(R"({"page-size":4096,"ram-size":33554432,"pages":8192,"memfd":7,"vcpus":1,
+    "dirty-ring-size":4096,
+    "slots":[{"slot":0,"as":0,"gpa":0,"size":8388608,"memfd-offset":0,"first-page":0},
+             {"slot":1,"as":0,"gpa":9437184,"size":25165824,"memfd-offset":8388608,"first-page":2048}],
+    "workload-area":{"first-page":512,"pages":7680}})");
+}
+
+TEST(MemoryLayout, FromDpdcVm) {
+  MemoryLayout l = layout_from_dpdc_vm(dpdc_vm_reply());
+  EXPECT_EQ(l.pages, 8192u);
+  EXPECT_EQ(l.memfd, 7);
+  ASSERT_EQ(l.slots.size(), 2u);
+  EXPECT_EQ(l.slots[1].slot, 1u);
+  EXPECT_EQ(l.slots[1].first_page, 2048u);
+  EXPECT_EQ(l.slots[1].pages, 6144u);
+  EXPECT_EQ(l.slots[1].gpa, 9437184u);
+  EXPECT_FALSE(l.learns_slots);
+}
+
+TEST(MemoryLayout, AddressSpaceGoesIntoTheSlotKey) {
+  json r = dpdc_vm_reply();
+  r["slots"][1]["as"] = 1;
+  EXPECT_EQ(layout_from_dpdc_vm(r).slots[1].slot, (1u << 16) | 1u);
+}
+
+TEST(MemoryLayout, RejectsInconsistentReplies) {
+  json r = dpdc_vm_reply();
+  r["slots"][1]["size"] = 64 * 1024 * 1024;  // beyond RAM
+  EXPECT_THROW(layout_from_dpdc_vm(r), Error);
+  r = dpdc_vm_reply();
+  r.erase("pages");
+  EXPECT_THROW(layout_from_dpdc_vm(r), Error);
+  r = dpdc_vm_reply();
+  r["page-size"] = 65536;
+  EXPECT_THROW(layout_from_dpdc_vm(r), Error);
+  r = dpdc_vm_reply();
+  r["slots"] = json::array();
+  EXPECT_THROW(layout_from_dpdc_vm(r), Error);
+}
+
+TEST(MemoryLayout, LearnsSlotsIntoWindows) {
+  MemoryLayout l = layout_learning_slots(64 * 1024 * 1024, 2);
+  EXPECT_EQ(l.pages, 2u * 16384);
+  auto a = learn_slot(l, 3);
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->first_page, 0u);
+  EXPECT_EQ(a->pages, 16384u);
+  auto again = learn_slot(l, 3);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->first_page, 0u);
+  auto b = learn_slot(l, 0x10001);
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->first_page, 16384u);
+  EXPECT_FALSE(learn_slot(l, 9).has_value());  // windows exhausted
+}
+
+}  // namespace
+}  // namespace dpdc

@@ -1,0 +1,78 @@
+#include <gtest/gtest.h>
+
+#include "dpdc/error.h"
+#include "proc_inspect.h"
+#include "proc_stat.h"
+
+namespace dpdc {
+namespace {
+
+TEST(ProcInspect, FindsDirtyRingMappingOfVcpu) {
+  const char* maps =
+      "55d0c0a00000-55d0c0a21000 rw-p 00000000 00:00 0          [heap]\n"
+      "7f0000000000-7f0000003000 rw-s 00000000 00:0e 1234       anon_inode:kvm-vcpu:0\n"
+      "7f0000100000-7f0000110000 rw-s 00040000 00:0e 1234       anon_inode:kvm-vcpu:0\n"
+      "7f0000200000-7f0000210000 rw-s 00040000 00:0e 1235       anon_inode:kvm-vcpu:1\n";
+  auto bytes = dirty_ring_bytes_from_maps(maps);
+  ASSERT_TRUE(bytes.has_value());
+  EXPECT_EQ(*bytes, 0x10000u);  // 4096 entries of 16 bytes
+}
+
+TEST(ProcInspect, NoRingWhenOnlyKvmRunIsMapped) {
+  const char* maps = "7f0000000000-7f0000003000 rw-s 00000000 00:0e 1234 anon_inode:kvm-vcpu:0\n";
+  EXPECT_FALSE(dirty_ring_bytes_from_maps(maps).has_value());
+  EXPECT_FALSE(dirty_ring_bytes_from_maps("").has_value());
+}
+
+TEST(ProcInspect, QmpSocketFromQmpOption) {
+  EXPECT_EQ(qmp_socket_from_argv({"qemu", "-m", "1G", "-qmp", "unix:/run/q.sock,server=on,wait=off"}),
+            "/run/q.sock");
+  EXPECT_EQ(qmp_socket_from_argv({"dpdc-vm", "-qmp", "unix:/tmp/a"}), "/tmp/a");
+  EXPECT_EQ(qmp_socket_from_argv({"qemu", "--qmp", "unix:/tmp/b,server"}), "/tmp/b");
+}
+
+TEST(ProcInspect, QmpSocketFromChardevAndMonitor) {
+  EXPECT_EQ(qmp_socket_from_argv({"qemu", "-chardev", "socket,id=mon0,path=/tmp/m.sock,server=on,wait=off", "-mon",
+                                  "chardev=mon0,mode=control"}),
+            "/tmp/m.sock");
+  // An HMP (readline) monitor is not QMP.
+  EXPECT_FALSE(qmp_socket_from_argv({"qemu", "-chardev", "socket,id=mon0,path=/tmp/m.sock,server=on", "-mon",
+                                     "chardev=mon0,mode=readline"})
+                   .has_value());
+  EXPECT_FALSE(qmp_socket_from_argv({"qemu", "-qmp", "tcp:localhost:4444"}).has_value());
+  EXPECT_FALSE(qmp_socket_from_argv({"qemu"}).has_value());
+}
+
+TEST(ProcInspect, RequireDirtyRingSaysWhatToAdd) {
+  VmmProcess vmm;
+  vmm.pid = 42;
+  vmm.comm = "qemu-system-x86";
+  try {
+    require_dirty_ring_vmm(vmm);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::Target);
+    EXPECT_NE(std::string(e.what()).find("not a KVM process"), std::string::npos);
+  }
+  vmm.has_kvm_vm = true;
+  try {
+    require_dirty_ring_vmm(vmm);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("-accel kvm,dirty-ring-size="), std::string::npos) << e.what();
+  }
+  vmm.ring_entries = 4096;
+  EXPECT_NO_THROW(require_dirty_ring_vmm(vmm));
+}
+
+TEST(ProcStat, StartTimeIsField22EvenWithSpacesInComm) {
+  std::string stat = "1234 (my (odd) comm) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 1 0 987654 1000 50";
+  EXPECT_EQ(parse_stat_start_time(stat), 987654u);
+  EXPECT_FALSE(parse_stat_start_time("garbage").has_value());
+  EXPECT_FALSE(parse_stat_start_time("1 (x) S 1 2").has_value());
+}
+
+TEST(ProcStat, OwnProcessHasAStartTime) { EXPECT_TRUE(process_start_time(::getpid()).has_value()); }
+
+}  // namespace
+}  // namespace dpdc
