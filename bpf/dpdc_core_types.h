@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0-only) */
 /*
  * The few kernel types the tracker reads, declared for CO-RE: field offsets
  * are relocated against the running kernel's BTF at load time, so the object

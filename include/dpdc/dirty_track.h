@@ -1,4 +1,4 @@
-/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0-only) */
 /*
  * Map value layouts of the dirty tracker, shared by bpf/dirty_track.bpf.c
  * and the C++ engine. Plain C with fixed-width types only: the same bytes
