@@ -159,6 +159,7 @@ int BPF_PROG(dpdc_reset, struct kvm_dirty_ring *ring)
 	r = bpf_map_lookup_elem(&rings, &ring_idx);
 	if (!r)
 		return 0;
+	r->flushed_index = r->reset_index;
 	r->reset_index = BPF_CORE_READ(ring, reset_index);
 	r->last_reset_ns = bpf_ktime_get_ns();
 	__sync_fetch_and_add(&r->resets, 1);

@@ -23,10 +23,11 @@
  * 16 GiB guest (4 Mi pages) costs 128 MiB of locked kernel memory.
  *
  * ring_pos is the ring's dirty_index right after this page's last push
- * (push entry index + 1). The push is covered by a reset, i.e. KVM has
- * re-protected the page, once rings[last_ring].reset_index has reached
- * ring_pos in u32 serial arithmetic: (__s32)(reset_index - ring_pos) >= 0.
- * Until then the guest may write the page again without a new event.
+ * (push entry index + 1). KVM has re-protected the page once
+ * rings[last_ring].reset_index has reached ring_pos in u32 serial arithmetic,
+ * (__s32)(reset_index - ring_pos) >= 0, and the TLB flush that goes with it
+ * is done once flushed_index has (see struct dpdc_ring). Until then the
+ * guest may write the page again without a new event.
  */
 struct dpdc_page {
 	__u64 last_ns;   /* bpf_ktime_get_ns() of the last push (CLOCK_MONOTONIC) */
@@ -43,10 +44,21 @@ struct dpdc_slot {
 	__u64 pages;      /* slot length in pages; larger offsets are out of range */
 };
 
-/* Reset progress of one vCPU's dirty ring (key = vCPU index). */
+/*
+ * Reset progress of one vCPU's dirty ring (key = vCPU index).
+ *
+ * The reset tracepoint fires inside KVM_RESET_DIRTY_RINGS before KVM flushes
+ * the TLBs, so a vCPU may still write through a stale mapping until the
+ * ioctl returns. flushed_index is reset_index as of the ring's previous reset:
+ * a VMM resets its rings one ioctl at a time, so by the time a new reset
+ * fires the previous ioctl, flush included, has finished. A page whose push
+ * lies before flushed_index is truly write-protected again.
+ */
 struct dpdc_ring {
 	__u32 dirty_index;   /* after the latest push seen */
 	__u32 reset_index;   /* after the latest reset seen */
+	__u32 flushed_index; /* reset_index of the reset before the latest */
+	__u32 pad;
 	__u64 pushes;
 	__u64 resets;        /* kvm_dirty_ring_reset events for this ring */
 	__u64 last_reset_ns;
