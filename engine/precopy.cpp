@@ -1,0 +1,150 @@
+#include "precopy.h"
+
+namespace dpdc {
+
+namespace {
+
+// Sends `send` in batches, refreshing the in-flight dirty peek before each.
+void send_round(PrecopyWorld& world, const Policy& policy, const Bitmap& send, Bitmap& dirtied_now,
+                Bitmap& unproven, bool final_round, std::uint32_t batch_pages, RoundResult& r) {
+  std::vector<std::uint64_t> batch;
+  batch.reserve(batch_pages);
+  auto flush = [&] {
+    if (batch.empty()) return;
+    r.bytes += world.send_pages(batch, unproven);
+    r.sent += batch.size();
+    batch.clear();
+  };
+  std::uint64_t seen = 0;
+  send.for_each([&](std::size_t p) {
+    if (seen++ % batch_pages == 0) {
+      flush();
+      if (!final_round) world.collect_dirty(dirtied_now);
+    }
+    if (!final_round && policy.skip_in_flight(p, dirtied_now)) {
+      ++r.skipped;
+      return;
+    }
+    batch.push_back(p);
+  });
+  flush();
+}
+
+}  // namespace
+
+PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOptions& options) {
+  PrecopyReport report;
+  report.policy = std::string(policy.name());
+  const std::uint64_t n = world.total_pages();
+  report.totals.total_pages = n;
+
+  Bitmap candidates(n), send(n), hold(n), dirtied_now(n), unproven(n);
+  candidates.fill();
+  Bitmap discard(n);
+  world.collect_dirty(discard);  // history before round 1 is covered by sending every page
+
+  double bandwidth = 0;
+  const std::uint64_t start = world.now_ns();
+  for (std::uint32_t round = 1;; ++round) {
+    RoundStats st;
+    RoundResult& r = st.result;
+    r.round = round;
+    r.candidates = candidates.count();
+    RoundPlan plan{round, &candidates, world.history(), world.now_ns(), n, bandwidth};
+    policy.plan(plan, send, hold);
+    send &= candidates;  // a policy cannot send what is not a candidate
+    r.held = hold.count();
+
+    const std::uint64_t t0 = world.now_ns();
+    dirtied_now.clear();
+    unproven.clear();
+    world.begin_round(round, false);
+    send_round(world, policy, send, dirtied_now, unproven, false, options.batch_pages, r);
+    world.end_round(round, false);
+    world.collect_dirty(dirtied_now);
+    r.duration_ns = world.now_ns() - t0;
+    r.bandwidth_bytes_per_s =
+        r.duration_ns ? static_cast<double>(r.bytes) * 1e9 / static_cast<double>(r.duration_ns) : bandwidth;
+    if (r.bytes > 0) bandwidth = r.bandwidth_bytes_per_s;
+    st.unproven = unproven.count();
+
+    // Next round's candidates: what was not sent (held or skipped), what was
+    // dirtied during this round, and what was sent unproven.
+    candidates.subtract(send);
+    candidates |= dirtied_now;
+    candidates |= unproven;
+    // Skipped pages were dirtied, so they are in dirtied_now already; held
+    // pages stay candidates.
+    r.dirty_after = candidates.count();
+
+    report.totals.sent += r.sent;
+    report.totals.bytes += r.bytes;
+    report.totals.rounds = round;
+    st.decision = policy.finish_round(r, report.totals);
+    if (!st.decision.stop && round >= options.hard_max_rounds) {
+      st.decision = {true, "reached the engine's hard limit of " + std::to_string(options.hard_max_rounds) + " rounds"};
+    }
+    report.rounds.push_back(st);
+    if (st.decision.stop) {
+      report.stop_reason = st.decision.reason;
+      break;
+    }
+  }
+
+  // Stop and copy: the guest no longer writes, so one last collection is complete.
+  const std::uint64_t stop_at = world.now_ns();
+  world.stop_guest();
+  Bitmap last(n);
+  world.collect_dirty(last);
+  candidates |= last;
+  RoundStats& fin = report.final_round;
+  fin.result.round = report.totals.rounds + 1;
+  fin.result.candidates = candidates.count();
+  world.begin_round(fin.result.round, true);
+  unproven.clear();
+  send_round(world, policy, candidates, dirtied_now, unproven, true, options.batch_pages, fin.result);
+  world.end_round(fin.result.round, true);
+  const std::uint64_t end = world.now_ns();
+  fin.result.duration_ns = end - stop_at;
+  fin.decision = {true, "stop and copy"};
+  report.totals.sent += fin.result.sent;
+  report.totals.bytes += fin.result.bytes;
+  report.totals.rounds = fin.result.round;
+  report.total_ns = end - start;
+  report.stop_ns = end - stop_at;
+  report.policy_settings = policy.describe();
+  return report;
+}
+
+nlohmann::json report_to_json(const PrecopyReport& report) {
+  auto round_json = [](const RoundStats& s) {
+    const RoundResult& r = s.result;
+    return nlohmann::json{{"round", r.round},
+                          {"candidates", r.candidates},
+                          {"sent", r.sent},
+                          {"skipped", r.skipped},
+                          {"delayed", r.held},
+                          {"resend_unproven", s.unproven},
+                          {"dirty_after", r.dirty_after},
+                          {"bytes", r.bytes},
+                          {"duration_ms", static_cast<double>(r.duration_ns) / 1e6},
+                          {"bandwidth_mb_s", r.bandwidth_bytes_per_s / 1e6},
+                          {"decision", s.decision.stop ? s.decision.reason : "continue"}};
+  };
+  nlohmann::json rounds = nlohmann::json::array();
+  for (const auto& r : report.rounds) rounds.push_back(round_json(r));
+  return {{"policy", report.policy},
+          {"policy_settings", report.policy_settings},
+          {"rounds", rounds},
+          {"final_round", round_json(report.final_round)},
+          {"stop_reason", report.stop_reason},
+          {"totals",
+           {{"guest_pages", report.totals.total_pages},
+            {"pages_sent", report.totals.sent},
+            {"bytes", report.totals.bytes},
+            {"rounds", report.totals.rounds},
+            {"total_ms", static_cast<double>(report.total_ns) / 1e6},
+            {"stop_to_last_page_ms", static_cast<double>(report.stop_ns) / 1e6}}}};
+}
+
+}  // namespace dpdc

@@ -1,0 +1,69 @@
+#pragma once
+// The pre-copy round driver: the one loop every migration runs, live or
+// simulated. It owns the candidate set and the statistics and asks the
+// policy for decisions; the world (a live VMM with its tracker and stream,
+// or a recorded trace with a bandwidth model) does the rest through
+// PrecopyWorld.
+//
+// No lost write: a page counts as sent-and-clean only if the world says its
+// contents were read after KVM re-protected it following its last dirty
+// event (see `unproven` below); any other page stays a candidate, and the
+// last round, run with the guest stopped, sends every remaining candidate.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "bitmap.h"
+#include "policy.h"
+
+namespace dpdc {
+
+class PrecopyWorld {
+ public:
+  virtual ~PrecopyWorld() = default;
+  virtual std::uint64_t total_pages() const = 0;
+  virtual std::uint64_t now_ns() = 0;
+  // ORs into `out` every page dirtied since the previous call (the first
+  // call: since tracking began).
+  virtual void collect_dirty(Bitmap& out) = 0;
+  virtual std::span<const dpdc_page> history() = 0;
+  // Round framing for the stream (a PART section per round, END for the last).
+  virtual void begin_round(std::uint32_t round, bool final_round) = 0;
+  virtual void end_round(std::uint32_t round, bool final_round) = 0;
+  // Sends `pages` (increasing order) and returns the bytes they took on the
+  // wire. Pages whose contents may predate their re-protection are set in
+  // `unproven`; with the guest stopped there are none.
+  virtual std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) = 0;
+  virtual void stop_guest() = 0;
+};
+
+struct RoundStats {
+  RoundResult result;
+  std::uint64_t unproven = 0;  // sent, but to be sent again (read before re-protection)
+  StopDecision decision;
+};
+
+struct PrecopyReport {
+  std::string policy;
+  nlohmann::json policy_settings;
+  std::vector<RoundStats> rounds;  // iterative rounds
+  RoundStats final_round;          // stop-and-copy
+  MigrationTotals totals;          // rounds counts the final round too
+  std::string stop_reason;
+  std::uint64_t total_ns = 0;      // first page to last page sent
+  std::uint64_t stop_ns = 0;       // guest stopped -> last page sent
+};
+
+struct PrecopyOptions {
+  std::uint32_t batch_pages = 1024;  // Xen's to_skip refresh interval
+  std::uint32_t hard_max_rounds = 1000;
+};
+
+PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOptions& options = {});
+
+nlohmann::json report_to_json(const PrecopyReport& report);
+
+}  // namespace dpdc
