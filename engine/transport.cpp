@@ -1,0 +1,204 @@
+#include "transport.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "dpdc/error.h"
+
+namespace dpdc {
+
+namespace {
+
+std::uint64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+void sleep_ns(std::uint64_t ns) {
+  timespec ts{static_cast<time_t>(ns / 1'000'000'000ull), static_cast<long>(ns % 1'000'000'000ull)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
+[[noreturn]] void connect_failed(const Destination& d, int err) {
+  throw Error(ErrorKind::Runtime, "cannot connect to " + d.uri + ": " + std::strerror(err) +
+                                      "; is the destination listening (dpdc-vm -incoming " + d.uri + ")?");
+}
+
+UniqueFd open_destination(const Destination& d) {
+  switch (d.kind) {
+    case Destination::Kind::File: {
+      int fd = ::open(d.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) throw_errno(errno, "cannot create " + d.path);
+      return UniqueFd(fd);
+    }
+    case Destination::Kind::Unix: {
+      UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!fd) throw_errno(errno, "socket");
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      std::memcpy(addr.sun_path, d.path.c_str(), d.path.size() + 1);
+      if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) connect_failed(d, errno);
+      return fd;
+    }
+    case Destination::Kind::Tcp: {
+      addrinfo hints{};
+      hints.ai_socktype = SOCK_STREAM;
+      addrinfo* res = nullptr;
+      int rc = ::getaddrinfo(d.host.c_str(), std::to_string(d.port).c_str(), &hints, &res);
+      if (rc != 0) {
+        throw Error(ErrorKind::Usage, "cannot resolve " + d.host + ": " + ::gai_strerror(rc));
+      }
+      int last = ECONNREFUSED;
+      for (addrinfo* a = res; a; a = a->ai_next) {
+        UniqueFd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol));
+        if (!fd) continue;
+        if (::connect(fd.get(), a->ai_addr, a->ai_addrlen) == 0) {
+          ::freeaddrinfo(res);
+          return fd;
+        }
+        last = errno;
+      }
+      ::freeaddrinfo(res);
+      connect_failed(d, last);
+    }
+  }
+  throw Error(ErrorKind::Usage, "unsupported destination " + d.uri);
+}
+
+}  // namespace
+
+Transport::Transport(const Destination& dest, const TransportOptions& options)
+    : dest_(dest), options_(options), pacer_(options.max_bytes_per_s) {
+  if (options_.buffers < 2 || options_.buffer_bytes == 0) {
+    throw Error(ErrorKind::Usage, "the transport needs at least two non-empty buffers");
+  }
+  fd_ = open_destination(dest_);
+  int rc = io_uring_queue_init(8, &ring_, 0);
+  if (rc < 0) throw_errno(-rc, "io_uring_queue_init (is io_uring disabled by kernel.io_uring_disabled?)");
+  ring_ok_ = true;
+  buffers_.resize(options_.buffers);
+  for (unsigned i = 0; i < options_.buffers; ++i) {
+    buffers_[i].resize(options_.buffer_bytes);
+    if (i) free_.push_back(i);
+  }
+  current_ = 0;
+  pacer_.start(monotonic_ns());
+}
+
+Transport::~Transport() {
+  // Drain what is in flight so the kernel never writes from freed buffers;
+  // errors at this point were reported by flush() or are moot.
+  if (ring_ok_) {
+    try {
+      while (in_flight_) reap_one();
+    } catch (...) {
+    }
+    io_uring_queue_exit(&ring_);
+  }
+}
+
+void Transport::write(std::span<const std::uint8_t> bytes) {
+  while (!bytes.empty()) {
+    std::size_t n = std::min(bytes.size(), options_.buffer_bytes - fill_);
+    std::memcpy(buffers_[current_].data() + fill_, bytes.data(), n);
+    fill_ += n;
+    accepted_ += n;
+    bytes = bytes.subspan(n);
+    if (fill_ == options_.buffer_bytes) seal_current();
+  }
+}
+
+void Transport::seal_current() {
+  if (fill_ == 0) return;
+  filled_.push_back({current_, 0, fill_});
+  fill_ = 0;
+  pump();
+  current_ = take_free_buffer();
+}
+
+unsigned Transport::take_free_buffer() {
+  while (free_.empty()) reap_one();
+  unsigned b = free_.back();
+  free_.pop_back();
+  return b;
+}
+
+void Transport::pump() {
+  if (in_flight_ || filled_.empty()) return;
+  Chunk c = filled_.front();
+  filled_.pop_front();
+  if (std::uint64_t wait = pacer_.reserve(c.length, monotonic_ns())) sleep_ns(wait);
+  submit(c);
+}
+
+void Transport::submit(const Chunk& c) {
+  io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+  if (!sqe) throw Error(ErrorKind::Runtime, "io_uring submission queue full");
+  const std::uint8_t* data = buffers_[c.buffer].data() + c.offset;
+  if (dest_.kind == Destination::Kind::File) {
+    io_uring_prep_write(sqe, fd_.get(), data, static_cast<unsigned>(c.length), file_offset_);
+  } else {
+    io_uring_prep_send(sqe, fd_.get(), data, c.length, MSG_NOSIGNAL);
+  }
+  io_uring_sqe_set_data64(sqe, c.buffer);
+  int rc = io_uring_submit(&ring_);
+  if (rc < 0) throw_errno(-rc, "io_uring_submit");
+  in_flight_ = true;
+  flight_ = c;
+}
+
+void Transport::reap_one() {
+  if (!in_flight_) throw Error(ErrorKind::Runtime, "transport: waiting with nothing in flight");
+  io_uring_cqe* cqe = nullptr;
+  int rc;
+  while ((rc = io_uring_wait_cqe(&ring_, &cqe)) == -EINTR) {
+  }
+  if (rc < 0) throw_errno(-rc, "io_uring_wait_cqe");
+  int res = cqe->res;
+  io_uring_cqe_seen(&ring_, cqe);
+  in_flight_ = false;
+  if (res == -EINTR || res == -EAGAIN) {
+    submit(flight_);
+    return;
+  }
+  if (res < 0) {
+    int err = -res;
+    if (err == EPIPE || err == ECONNRESET) {
+      throw Error(ErrorKind::Runtime, "the destination " + dest_.uri + " closed the connection");
+    }
+    throw_errno(err, "writing the stream to " + dest_.uri);
+  }
+  auto done = static_cast<std::size_t>(res);
+  completed_ += done;
+  if (dest_.kind == Destination::Kind::File) file_offset_ += done;
+  if (done < flight_.length) {  // short write: the rest goes next, before anything else
+    Chunk rest{flight_.buffer, flight_.offset + done, flight_.length - done};
+    submit(rest);
+    return;
+  }
+  free_.push_back(flight_.buffer);
+  pump();
+}
+
+void Transport::flush() {
+  if (fill_ > 0) {
+    filled_.push_back({current_, 0, fill_});
+    fill_ = 0;
+    pump();
+    current_ = take_free_buffer();
+  }
+  while (in_flight_ || !filled_.empty()) {
+    if (!in_flight_) pump();
+    if (in_flight_) reap_one();
+  }
+}
+
+}  // namespace dpdc
