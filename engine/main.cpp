@@ -6,6 +6,8 @@
 
 #include "attach.h"
 #include "dpdc/error.h"
+#include "byte_io.h"
+#include "stream_inspect.h"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -31,6 +33,16 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", attach.json, "JSON Lines output: one object per sample, then a summary object");
 
+  std::string inspect_file;
+  bool inspect_json = false;
+  auto* inspect = app.add_subcommand("inspect",
+                                     "Print the sections, RAM blocks and page counts (per block and per iteration)\n"
+                                     "of a QEMU migration stream file, QEMU's own or dpdc's.\n"
+                                     "Example: dpdc-engine inspect guest.mig --json");
+  inspect->add_option("FILE", inspect_file, "the stream file (as written by migrate \"exec:cat > FILE\" or file:)")
+      ->required();
+  inspect->add_flag("--json", inspect_json, "print the report as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -46,6 +58,10 @@ int main(int argc, char** argv) {
 
   try {
     if (cmd->parsed()) return dpdc::run_attach(attach, std::cout);
+    if (inspect->parsed()) return dpdc::stream::run_inspect(inspect_file, inspect_json, std::cout);
+  } catch (const dpdc::stream::StreamError& e) {
+    std::cerr << "dpdc-engine: " << inspect_file << ": " << e.what() << '\n';
+    return 1;
   } catch (const dpdc::Error& e) {
     std::cerr << "dpdc-engine: " << e.what() << '\n';
     return e.exit_code();

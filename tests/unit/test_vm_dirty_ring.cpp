@@ -75,7 +75,7 @@ TEST(VmDirtyRing, FullRingHarvestedOnce)
 TEST(VmDirtyRing, TrackerCountsPagesAcrossSlotsAndUnknown)
 {
     MemoryLayout mem = plan_memory(16 * MiB, MemHole{8 * MiB, 1 * MiB});  // slot 1 starts at page 2048
-    DirtyTracker t(mem);
+    HarvestLog t(mem);
     std::vector<kvm_dirty_gfn> r0(8, kvm_dirty_gfn{}), r1(8, kvm_dirty_gfn{});
     std::uint32_t p0 = 0, p1 = 0;
     push(r0, p0, 0, 600);

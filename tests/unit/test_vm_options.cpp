@@ -42,6 +42,8 @@ TEST(VmOptions, Defaults)
     EXPECT_EQ(c.reap_interval_ms, 100u);
     EXPECT_FALSE(c.pidfile.has_value());
     EXPECT_FALSE(c.incoming.has_value());
+    EXPECT_FALSE(c.start_paused);
+    EXPECT_TRUE(ok({"-S", "-m", "64M"}).start_paused);
 }
 
 TEST(VmOptions, QemuStyleOptions)

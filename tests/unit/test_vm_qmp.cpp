@@ -14,8 +14,10 @@ namespace {
 class FakeVm : public VmControl {
 public:
     bool running() const override { return running_; }
+    bool prelaunch() const override { return prelaunch_; }
     void pause() override
     {
+        prelaunch_ = false;
         ++pauses;
         running_ = false;
     }
@@ -23,6 +25,7 @@ public:
     {
         ++resumes;
         running_ = true;
+        prelaunch_ = false;
     }
     void request_quit() override { quit = true; }
     MemoryInfo memory_info() const override
@@ -54,6 +57,7 @@ public:
     WorkloadStatus workload_status() const override { return {"ab", {4, 5}, false}; }
 
     bool running_ = true;
+    bool prelaunch_ = false;
     bool quit = false;
     int pauses = 0, resumes = 0, harvests = 0;
 };
@@ -146,6 +150,18 @@ TEST_F(VmQmp, QueryStatusStopCont)
     EXPECT_EQ(out[1], (json{{"return", json::object()}}));
     EXPECT_TRUE(vm.running_);
     EXPECT_EQ(session.handle({{"execute", "cont"}}).size(), 1u);
+}
+
+TEST_F(VmQmp, PrelaunchWithDashS)
+{
+    vm.running_ = false;
+    vm.prelaunch_ = true;
+    negotiate();
+    EXPECT_EQ(one({{"execute", "query-status"}})["return"]["status"], "prelaunch");
+    auto out = session.handle({{"execute", "cont"}});
+    ASSERT_EQ(out.size(), 2u);
+    EXPECT_EQ(out[0]["event"], "RESUME");
+    EXPECT_EQ(one({{"execute", "query-status"}})["return"]["status"], "running");
 }
 
 TEST_F(VmQmp, Quit)
@@ -246,4 +262,17 @@ TEST(VmQmpStream, ByteByByte)
             got.push_back(m);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(json::parse(got[0])["id"], "a}b");
+}
+
+TEST(VmQmpErrors, VmFailureBecomesGenericError)
+{
+    class Failing : public FakeVm {
+    public:
+        HarvestReport harvest(std::uint64_t, std::uint64_t) override { throw std::runtime_error("boom"); }
+    } vm;
+    QmpSession s(vm);
+    s.handle({{"execute", "qmp_capabilities"}});
+    auto out = s.handle({{"execute", "x-dpdc-query-harvest"}, {"id", 9}});
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0], (json{{"error", {{"class", "GenericError"}, {"desc", "boom"}}}, {"id", 9}}));
 }
