@@ -357,5 +357,32 @@ TEST(StreamQemu, BrokenStreamsAreRejected) {
   EXPECT_NE(r.err.find("load of migration failed"), std::string::npos) << r.err;
 }
 
+TEST(StreamQemu, InspectCommandReportsQemusOwnCounts) {
+  DPDC_REQUIRE(qemu);
+  TempDir dir;
+  const std::string file = dir / "pc.mig";
+  auto mig = save_stream(dir, {"-M", "pc", "-m", "64M"}, file);
+  auto r = test::run({test::bin("dpdc-engine"), "inspect", file, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  const auto& ram = mig.at("ram");
+  EXPECT_EQ(j["total"]["pages"], ram.at("normal").get<uint64_t>());
+  EXPECT_EQ(j["total"]["zero_pages"], ram.at("duplicate").get<uint64_t>());
+  auto text = test::run({test::bin("dpdc-engine"), "inspect", file});
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("pc.ram"), std::string::npos) << text.out;
+
+  // A broken file: exit 1, one line naming the file and the byte offset.
+  auto bytes = read_file(file);
+  bytes.resize(bytes.size() / 3);
+  const std::string cut = dir / "cut.mig";
+  write_file(cut, bytes);
+  auto bad = test::run({test::bin("dpdc-engine"), "inspect", cut});
+  EXPECT_EQ(bad.code, 1);
+  EXPECT_NE(bad.err.find(cut), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("offset"), std::string::npos) << bad.err;
+  EXPECT_EQ(bad.err.find('\n'), bad.err.size() - 1) << bad.err;
+}
+
 }  // namespace
 }  // namespace dpdc
