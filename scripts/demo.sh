@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh
 
-if ! (exec 3<>/dev/kvm) 2>/dev/null; then
+# -c first: a redirection to a missing /dev/kvm would create a plain file.
+if ! [[ -c /dev/kvm ]] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
   echo "demo: /dev/kvm cannot be opened on this host; the demo runs a KVM guest and needs KVM" >&2
   exit 3
 fi

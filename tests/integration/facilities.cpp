@@ -1,6 +1,9 @@
 #include "facilities.h"
 
 #include <fcntl.h>
+#include <linux/kvm.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,9 +18,14 @@
 namespace dpdc::test {
 
 std::optional<std::string> missing_kvm() {
+  struct stat st {};
+  if (::stat("/dev/kvm", &st) != 0) return std::string("cannot open /dev/kvm: ") + std::strerror(errno);
+  if (!S_ISCHR(st.st_mode)) return std::string("/dev/kvm is not a character device");
   int fd = ::open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (fd < 0) return std::string("cannot open /dev/kvm: ") + std::strerror(errno);
+  int version = ::ioctl(fd, KVM_GET_API_VERSION, 0);
   ::close(fd);
+  if (version != KVM_API_VERSION) return std::string("/dev/kvm does not answer KVM_GET_API_VERSION");
   return std::nullopt;
 }
 

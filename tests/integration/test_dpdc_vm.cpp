@@ -80,7 +80,7 @@ void expect_tracker_matches_harvest(std::vector<std::string> vm_args, std::uint3
   for (const auto& s : layout.slots) tracker.set_slot(s.slot, s.first_page, s.pages);
 
   vm.qmp().execute("cont");
-  vm.wait_finished(std::chrono::seconds(600));
+  vm.wait_finished(std::chrono::seconds(300));
   json harvest = vm.qmp().execute("x-dpdc-query-harvest");  // harvests what is still in the rings
   const auto& counts = harvest.at("counts");
   ASSERT_EQ(counts.size(), layout.pages);
