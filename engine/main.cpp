@@ -7,6 +7,7 @@
 #include "attach.h"
 #include "dpdc/error.h"
 #include "byte_io.h"
+#include "simulate.h"
 #include "stream_inspect.h"
 
 int main(int argc, char** argv) {
@@ -43,6 +44,36 @@ int main(int argc, char** argv) {
       ->required();
   inspect->add_flag("--json", inspect_json, "print the report as JSON");
 
+  dpdc::SimulateOptions sim;
+  std::string sim_policy = "all";
+  auto* simulate = app.add_subcommand(
+      "simulate",
+      "Replay a dirty trace through pre-copy policies on a modelled link and report what a live migration\n"
+      "would have done: rounds, pages and bytes sent, total time, estimated downtime.\n"
+      "Example: dpdc-engine simulate --trace hotcold.trace --policy all --bandwidth 100");
+  simulate->add_option("--trace", sim.trace_path, "trace file (from attach --record or synth)")->required();
+  simulate->add_option("--policy", sim_policy, "xen, qemu, dpdc, a comma-separated list, or all (default)");
+  simulate->add_option("--bandwidth", sim.bandwidth_mb_s, "link bandwidth in MB/s (10^6 bytes; default 100)")
+      ->check(CLI::PositiveNumber);
+  simulate->add_option("--downtime-limit", sim.downtime_limit_ms, "downtime limit in ms (default 300)");
+  simulate->add_option("--start", sim.start_s, "start the migration this many seconds into the trace (default 0)")
+      ->check(CLI::NonNegativeNumber);
+  simulate->add_flag("--json", sim.json, "print the reports as JSON");
+
+  dpdc::SynthCommand synth;
+  auto* synth_cmd = app.add_subcommand(
+      "synth",
+      "Write a synthetic dirty trace of a dpdc-vm workload (KVM's one-event-per-reprotection rule applied).\n"
+      "Example: dpdc-engine synth --workload hotcold,hot=10,writes=90 --pages 65536 --seconds 20 --out h.trace");
+  synth_cmd->add_option("--workload", synth.synth.workload, "NAME[,key=value,...] as dpdc-vm --workload")
+      ->required();
+  synth_cmd->add_option("--pages", synth.synth.pages, "guest pages (default 65536 = 256 MiB)");
+  synth_cmd->add_option("--seconds", synth.synth.seconds, "trace length (default 10)");
+  synth_cmd->add_option("--writes-per-s", synth.synth.writes_per_s, "guest writes per second (default 200000)");
+  synth_cmd->add_option("--reap-ms", synth.synth.reap_ms, "dirty-ring reap interval of the VMM (default 100)");
+  synth_cmd->add_option("--seed", synth.synth.seed, "random seed (default 1)");
+  synth_cmd->add_option("--out", synth.out_path, "trace file to write")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -59,6 +90,12 @@ int main(int argc, char** argv) {
   try {
     if (cmd->parsed()) return dpdc::run_attach(attach, std::cout);
     if (inspect->parsed()) return dpdc::stream::run_inspect(inspect_file, inspect_json, std::cout);
+    if (simulate->parsed()) {
+      sim.policies = sim_policy == "all" ? std::vector<std::string>{"xen", "qemu", "dpdc"}
+                                         : CLI::detail::split(sim_policy, ',');
+      return dpdc::run_simulate(sim, std::cout);
+    }
+    if (synth_cmd->parsed()) return dpdc::run_synth(synth, std::cout);
   } catch (const dpdc::stream::StreamError& e) {
     std::cerr << "dpdc-engine: " << inspect_file << ": " << e.what() << '\n';
     return 1;

@@ -80,6 +80,9 @@ class Policy {
 struct PolicyOptions {
   std::uint64_t downtime_limit_ms = 300;  // QEMU's default
   std::uint32_t max_rounds = 30;          // Xen's bound; qemu: 0 = no bound of its own
+  // Used until a round has measured the link: the bandwidth cap when there
+  // is one, else QEMU's default max-bandwidth (128 MiB/s).
+  double expected_bandwidth_bytes_per_s = 134217728.0;
 };
 
 // "xen", "qemu" or "dpdc"; throws Error(Usage) for anything else.
