@@ -20,6 +20,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* Set by the loader between open and load. */
 const volatile __u32 target_tgid = 0;
+const volatile __u8 record_events = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -56,6 +57,12 @@ struct {
 	__type(key, __u32);
 	__type(value, struct dpdc_counters);
 } counters SEC(".maps");
+
+/* Every dirty event, for `attach --record` (sized by the loader). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} events SEC(".maps");
 
 /* Written by userspace only; the programs never touch it. */
 struct {
@@ -135,6 +142,20 @@ int BPF_PROG(dpdc_push, struct kvm_dirty_ring *ring, __u32 slot, __u64 offset)
 	p->ring_pos = dirty_index;
 	p->last_ring = ring_idx;
 	__sync_fetch_and_add(&p->count, 1);
+
+	if (record_events) {
+		struct dpdc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+		if (!e) {
+			if (c)
+				__sync_fetch_and_add(&c->dropped, 1);
+			return 0;
+		}
+		e->t_ns = now;
+		e->page = page_key;
+		e->vcpu = ring_idx;
+		bpf_ringbuf_submit(e, 0);
+	}
 	return 0;
 
 out_of_range:

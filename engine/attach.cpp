@@ -1,6 +1,10 @@
 #include "attach.h"
 
+#include <time.h>
+
+#include <optional>
 #include <ostream>
+#include <thread>
 
 #include "dirty_track_loader.h"
 #include "dpdc/error.h"
@@ -9,11 +13,18 @@
 #include "privileges.h"
 #include "proc_inspect.h"
 #include "qmp_client.h"
+#include "recorder.h"
 #include "stop_flag.h"
 
 namespace dpdc {
 
 namespace {
+
+std::uint64_t monotonic_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock the kernel stamps events with
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 std::string find_qmp(const AttachOptions& options, const VmmProcess& vmm) {
   if (!options.qmp.empty()) return options.qmp;
@@ -38,8 +49,9 @@ MemoryLayout learn_layout(QmpClient& qmp) {
 }  // namespace
 
 int run_attach(const AttachOptions& options, std::ostream& out) {
-  if (!options.observe) {
-    throw Error(ErrorKind::Usage, "attach has nothing to do: add --observe to watch the guest's dirty pages");
+  if (!options.observe && options.record.empty()) {
+    throw Error(ErrorKind::Usage,
+                "attach has nothing to do: add --observe to watch the guest's dirty pages or --record FILE to trace them");
   }
   if (options.pid <= 0) throw Error(ErrorKind::Usage, "--pid must be a positive process id");
   // Order: what the user can fix on this machine first, then the target.
@@ -54,8 +66,24 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   if (layout.pages > 0xffffffffull) throw Error(ErrorKind::Target, "guests above 16 TiB are not supported");
 
   StopFlag stop;  // before attaching, so a signal during setup still unwinds cleanly
-  DirtyTracker tracker(TrackerOptions{options.pid, static_cast<std::uint32_t>(layout.pages)});
+  TrackerOptions to{options.pid, static_cast<std::uint32_t>(layout.pages)};
+  if (!options.record.empty()) to.record_ring_bytes = options.record_ring_mib << 20;
+  DirtyTracker tracker(to);
   for (const auto& s : layout.slots) tracker.set_slot(s.slot, s.first_page, s.pages);
+
+  // Recording: a thread drains the ring buffer into the trace file while the
+  // observe loop reports; the loop's end stops it.
+  std::optional<TraceRecorder> recorder;
+  std::jthread drain;
+  if (!options.record.empty()) {
+    recorder.emplace(options.record, layout.pages, monotonic_now_ns());
+    drain = std::jthread([&](std::stop_token st) {
+      auto sink = [&](const dpdc_event& e) { recorder->add(e); };
+      while (!st.stop_requested()) tracker.poll_events(sink, 100);
+      while (tracker.poll_events(sink, 0) > 0) {
+      }
+    });
+  }
 
   nlohmann::json attached = {{"type", "attached"},
                              {"pid", options.pid},
@@ -80,10 +108,23 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   oo.json = options.json;
   oo.interval_s = options.interval;
   ObserveSummary summary = run_observe(tracker, layout, oo, stop, out);
+  nlohmann::json recorded;
+  if (recorder) {
+    drain.request_stop();
+    drain.join();
+    recorder->finish(monotonic_now_ns());
+    recorded = {{"file", recorder->path()}, {"events", recorder->events()}, {"dropped", tracker.counters().dropped}};
+  }
   if (options.json) {
-    out << summary_to_json(summary, static_cast<std::uint64_t>(options.pid)).dump() << '\n';
+    auto j = summary_to_json(summary, static_cast<std::uint64_t>(options.pid));
+    if (!recorded.is_null()) j["recorded"] = recorded;
+    out << j.dump() << '\n';
   } else {
     out << format_summary(summary, static_cast<std::uint64_t>(options.pid));
+    if (!recorded.is_null()) {
+      out << "  recorded        " << recorded["events"] << " events to " << recorder->path() << " ("
+          << recorded["dropped"] << " dropped: the ring buffer was full)\n";
+    }
   }
   out.flush();
   // An interrupted observe is still a complete observe: it was asked to run until stopped.

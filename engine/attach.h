@@ -3,6 +3,7 @@
 // layout over QMP, attach the dirty tracker, and do the requested work.
 #include <sys/types.h>
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 
@@ -12,6 +13,8 @@ struct AttachOptions {
   pid_t pid = 0;
   std::string qmp;       // empty: found from the VMM's command line
   bool observe = false;
+  std::string record;    // trace file: record every dirty event (also prints the observe output)
+  std::uint32_t record_ring_mib = 16;
   double seconds = 0;    // observe: 0 = until SIGINT/SIGTERM
   double interval = 1.0; // observe: seconds between samples
   bool json = false;

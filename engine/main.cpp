@@ -28,6 +28,11 @@ int main(int argc, char** argv) {
   cmd->add_option("--qmp", attach.qmp, "QMP unix socket of the VMM (default: taken from its -qmp option)");
   cmd->add_flag("--observe", attach.observe,
                 "print the dirty rate and hot/warm/cold page counts every second, then a summary");
+  cmd->add_option("--record", attach.record,
+                  "record every dirty event into this trace file (for simulate and profile); prints the observe\n"
+                  "output too");
+  cmd->add_option("--record-buffer", attach.record_ring_mib, "MiB of kernel ring buffer for recording (default 16)")
+      ->check(CLI::IsMember({1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u}));
   cmd->add_option("--seconds", attach.seconds, "observe for this many seconds (default: until Ctrl-C)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--interval", attach.interval, "seconds between samples (default 1)")

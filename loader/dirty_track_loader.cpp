@@ -90,6 +90,7 @@ std::size_t page_map_bytes(std::uint32_t pages) {
 }  // namespace
 
 void DirtyTracker::SkelDeleter::operator()(dirty_track_bpf* s) const noexcept { dirty_track_bpf__destroy(s); }
+void DirtyTracker::RingDeleter::operator()(ring_buffer* r) const noexcept { ring_buffer__free(r); }
 
 DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
   if (options_.vmm_pid <= 0) throw Error(ErrorKind::Usage, "the tracker needs the pid of a VMM process");
@@ -116,6 +117,15 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
   skel_->rodata->target_tgid = static_cast<__u32>(options_.vmm_pid);
   int err = bpf_map__set_max_entries(skel_->maps.pages, options_.pages);
   if (err) throw_bpf(err, "sizing the page map", "try a smaller guest");
+  if (options_.record_ring_bytes) {
+    const auto bytes = options_.record_ring_bytes;
+    if (bytes < 4096 || (bytes & (bytes - 1)) != 0) {
+      throw Error(ErrorKind::Usage, "the event ring buffer size must be a power of two of at least 4096 bytes");
+    }
+    skel_->rodata->record_events = 1;
+    err = bpf_map__set_max_entries(skel_->maps.events, bytes);
+    if (err) throw_bpf(err, "sizing the event ring buffer", "try a smaller ring buffer");
+  }
   if (!options_.attach) {
     // Programs stay loadable for BPF_PROG_TEST_RUN but are not attached.
     bpf_program__set_autoattach(skel_->progs.dpdc_push, false);
@@ -129,6 +139,19 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
   void* mem = ::mmap(nullptr, pages_mmap_len_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.pages), 0);
   if (mem == MAP_FAILED) throw_errno(errno, "mapping the page map", ErrorKind::BpfUnavailable);
   pages_ = {static_cast<const dpdc_page*>(mem), options_.pages};
+  if (options_.record_ring_bytes) {
+    auto thunk = [](void* ctx, void* data, size_t size) -> int {
+      auto* self = static_cast<DirtyTracker*>(ctx);
+      if (size >= sizeof(dpdc_event) && self->on_event_) self->on_event_(*static_cast<const dpdc_event*>(data));
+      return 0;
+    };
+    events_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), thunk, this, nullptr));
+    if (!events_) {
+      int e = errno;
+      ::munmap(mem, pages_mmap_len_);
+      throw_bpf(e, "opening the event ring buffer", "BPF ring buffers need Linux 5.8");
+    }
+  }
 
   // The destructor does not run for a throwing constructor: undo by hand.
   try {
@@ -220,6 +243,16 @@ std::vector<UnknownSlot> DirtyTracker::unknown_slots() const {
     prev = &key;
   }
   return out;
+}
+
+int DirtyTracker::poll_events(const std::function<void(const dpdc_event&)>& on_event, int timeout_ms) {
+  if (!events_) throw Error(ErrorKind::Usage, "this tracker was attached without recording");
+  on_event_ = on_event;
+  int n = ring_buffer__poll(events_.get(), timeout_ms);
+  on_event_ = nullptr;
+  if (n == -EINTR) return 0;
+  if (n < 0) throw_errno(-n, "reading the event ring buffer");
+  return n;
 }
 
 int DirtyTracker::program_fd(TrackerProgram program) const {

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -17,6 +18,7 @@
 #include "dpdc/dirty_track.h"
 
 struct dirty_track_bpf;
+struct ring_buffer;
 
 namespace dpdc {
 
@@ -26,6 +28,9 @@ struct TrackerOptions {
   std::filesystem::path pin_root = "/sys/fs/bpf/dpdc";
   bool pin = true;
   bool attach = true;  // false: load only (tests drive the programs with BPF_PROG_TEST_RUN)
+  // Also stream every dirty event through a ring buffer of this many bytes
+  // (a power of two, at least 4096); 0: no recording.
+  std::uint32_t record_ring_bytes = 0;
 };
 
 enum class TrackerProgram { Push, Reset, RingFull };
@@ -53,6 +58,10 @@ class DirtyTracker {
   std::optional<dpdc_ring> ring(std::uint32_t index) const;
   std::vector<UnknownSlot> unknown_slots() const;
 
+  // With recording on: calls `on_event` for each recorded event, waiting up
+  // to timeout_ms for the first; returns how many were consumed.
+  int poll_events(const std::function<void(const dpdc_event&)>& on_event, int timeout_ms);
+
   const std::filesystem::path& pin_dir() const noexcept { return pin_dir_; }
   pid_t vmm_pid() const noexcept { return options_.vmm_pid; }
   int program_fd(TrackerProgram program) const;
@@ -71,6 +80,11 @@ class DirtyTracker {
     void operator()(dirty_track_bpf* s) const noexcept;
   };
   std::unique_ptr<dirty_track_bpf, SkelDeleter> skel_;
+  struct RingDeleter {
+    void operator()(ring_buffer* r) const noexcept;
+  };
+  std::unique_ptr<ring_buffer, RingDeleter> events_;
+  std::function<void(const dpdc_event&)> on_event_;
   std::span<const dpdc_page> pages_;
   std::size_t pages_mmap_len_ = 0;
   std::filesystem::path pin_dir_;

@@ -77,6 +77,17 @@ struct dpdc_counters {
 	__u64 unknown_slot; /* pushes in a slot missing from `slots` */
 	__u64 out_of_range; /* pushes beyond the slot length or the page map */
 	__u64 full_exits;   /* kvm_dirty_ring_exit: vCPU exits for a full ring */
+	__u64 dropped;      /* recorded events lost because the ring buffer was full */
+};
+
+/*
+ * One recorded dirty event (ring buffer `events`, when recording is on).
+ * Same layout as a record of the trace file format (engine/trace.h).
+ */
+struct dpdc_event {
+	__u64 t_ns; /* bpf_ktime_get_ns() */
+	__u32 page;
+	__u32 vcpu;
 };
 
 /*

@@ -16,6 +16,7 @@
 #include "memory_layout.h"
 #include "qmp_client.h"
 #include "subprocess.h"
+#include "trace.h"
 
 namespace dpdc {
 namespace {
@@ -192,6 +193,32 @@ TEST(DpdcVm, EngineSigintAndSigkillLeaveNothingAttached) {
   EXPECT_EQ(again.code, 0) << again.err;
   EXPECT_FALSE(fs::exists(dir));
   EXPECT_EQ(vm.qmp().execute("query-status")["status"], "running");
+}
+
+TEST(DpdcVm, RecordedTraceHasEveryHarvestedEvent) {
+  DPDC_REQUIRE(kvm);
+  DPDC_REQUIRE(bpf);
+  Vm vm({"-m", "64M", "-accel", "kvm,dirty-ring-size=4096", "--workload", "seq,pages=2048,rounds=5,sync=on", "-S"});
+  char tmpl[] = "/tmp/dpdc-record-test-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string file = dir + "/seq.trace";
+  test::Child engine({test::bin("dpdc-engine"), "attach", "--pid", std::to_string(vm.pid()), "--record", file});
+  ASSERT_TRUE(engine.wait_for_output("attached", 60s)) << engine.err();
+  vm.qmp().execute("cont");
+  vm.wait_finished(std::chrono::seconds(300));
+  json harvest = vm.qmp().execute("x-dpdc-query-harvest");
+  std::this_thread::sleep_for(300ms);  // let the drain thread catch up before stopping it
+  engine.signal(SIGINT);
+  ASSERT_EQ(engine.wait(60s), 0) << engine.err();
+  EXPECT_NE(engine.out().find("recorded"), std::string::npos) << engine.out();
+
+  Trace trace = read_trace_file(file);
+  fs::remove_all(dir);
+  const auto& counts = harvest.at("counts");
+  ASSERT_EQ(trace.pages, counts.size());
+  std::vector<std::uint32_t> per_page(trace.pages, 0);
+  for (const auto& e : trace.events) per_page[e.page]++;
+  for (std::size_t p = 0; p < trace.pages; ++p) ASSERT_EQ(per_page[p], counts[p].get<std::uint32_t>()) << "page " << p;
 }
 
 }  // namespace

@@ -9,17 +9,27 @@
 
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
 #include <thread>
+#include <time.h>
 #include <vector>
 
 #include "bpf_progs.h"
 #include "dirty_track_loader.h"
 #include "facilities.h"
+#include "recorder.h"
+#include "trace.h"
 
 namespace dpdc {
 namespace {
 
 using test::run_raw_tp;
+
+std::uint64_t test_now_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
+}
 
 // Tracepoint arguments of kvm_dirty_ring_push: (ring, slot, offset). The ring
 // pointer is NULL: its fields then read as zero (ring 0).
@@ -150,6 +160,64 @@ TEST(TrackerBpf, RecordsRingResetsAndFullExits) {
   ASSERT_TRUE(ring.has_value());
   EXPECT_EQ(ring->resets, 2u);
   EXPECT_GT(ring->last_reset_ns, 0u);
+}
+
+}  // namespace
+}  // namespace dpdc
+
+namespace dpdc {
+namespace {
+
+TrackerOptions recording(std::uint32_t pages, std::uint32_t ring_bytes) {
+  TrackerOptions o = loaded_only(pages);
+  o.record_ring_bytes = ring_bytes;
+  return o;
+}
+
+TEST(TrackerBpf, RecordsEveryEventInOrderIntoATrace) {
+  DPDC_REQUIRE(bpf);
+  DirtyTracker t(recording(1024, 1 << 20));
+  t.set_slot(0, 0, 1024);
+  std::vector<std::uint32_t> pushed;
+  for (std::uint32_t i = 0; i < 3000; ++i) {
+    std::uint32_t page = (i * 37) % 1024;
+    ASSERT_EQ(push(t, 0, page), 0);
+    pushed.push_back(page);
+  }
+  ASSERT_EQ(push(t, 9, 1), 0);  // unknown slot: counted, not recorded
+
+  char tmpl[] = "/tmp/dpdc-record-XXXXXX";
+  std::string dir = ::mkdtemp(tmpl);
+  std::string path = dir + "/t.trace";
+  {
+    TraceRecorder rec(path, 1024, 0);
+    while (t.poll_events([&](const dpdc_event& e) { rec.add(e); }, 0) > 0) {
+    }
+    rec.finish(test_now_ns());
+    EXPECT_EQ(rec.events(), pushed.size());
+  }
+  Trace trace = read_trace_file(path);
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(trace.events.size(), pushed.size());
+  for (std::size_t i = 0; i < pushed.size(); ++i) ASSERT_EQ(trace.events[i].page, pushed[i]) << i;
+  EXPECT_EQ(trace.pages, 1024u);
+  EXPECT_EQ(t.counters().dropped, 0u);
+}
+
+TEST(TrackerBpf, AFullRingBufferCountsWhatItDrops) {
+  DPDC_REQUIRE(bpf);
+  DirtyTracker t(recording(64, 4096));  // room for about 170 events
+  t.set_slot(0, 0, 64);
+  for (int i = 0; i < 1000; ++i) ASSERT_EQ(push(t, 0, static_cast<std::uint64_t>(i % 64)), 0);
+  std::uint64_t got = 0;
+  while (t.poll_events([&](const dpdc_event&) { ++got; }, 0) > 0) {
+  }
+  auto c = t.counters();
+  EXPECT_GT(c.dropped, 0u);
+  EXPECT_EQ(got + c.dropped, 1000u);
+  std::uint64_t counted = 0;
+  for (const auto& p : t.pages()) counted += p.count;
+  EXPECT_EQ(counted, 1000u);  // the per-page history never drops
 }
 
 }  // namespace
