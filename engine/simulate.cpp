@@ -13,6 +13,7 @@ namespace dpdc {
 int run_simulate(const SimulateOptions& options, std::ostream& out) {
   if (options.policies.empty()) throw Error(ErrorKind::Usage, "give at least one --policy (xen, qemu or dpdc)");
   if (!(options.bandwidth_mb_s > 0)) throw Error(ErrorKind::Usage, "--bandwidth must be a positive number of MB/s");
+  for (const auto& name : options.policies) make_policy(name, {});  // unknown names fail before any work
   Trace trace = read_trace_file(options.trace_path);
   if (options.start_s * 1e9 > static_cast<double>(trace.duration_ns)) {
     throw Error(ErrorKind::Usage, "--start is beyond the end of the trace (" +
