@@ -7,7 +7,9 @@
 #include "attach.h"
 #include "dpdc/error.h"
 #include "byte_io.h"
+#include "heatmap.h"
 #include "simulate.h"
+#include "trace.h"
 #include "stream_inspect.h"
 
 int main(int argc, char** argv) {
@@ -79,6 +81,22 @@ int main(int argc, char** argv) {
   synth_cmd->add_option("--seed", synth.synth.seed, "random seed (default 1)");
   synth_cmd->add_option("--out", synth.out_path, "trace file to write")->required();
 
+  std::string profile_trace, profile_out;
+  dpdc::HeatmapOptions heat;
+  double horizon_ms = 1000;
+  auto* profile = app.add_subcommand(
+      "profile",
+      "Draw a recorded trace as a heatmap: page groups against time, coloured by dirty frequency, with the\n"
+      "pages the DPDC predictor would delay hatched. Record a trace first with attach --record.\n"
+      "Example: dpdc-engine profile --trace guest.trace --out guest.svg");
+  profile->add_option("--trace", profile_trace, "trace file (from attach --record or synth)")->required();
+  profile->add_option("--out", profile_out, "SVG file to write")->required();
+  profile->add_option("--bins", heat.time_bins, "time columns (default 120)");
+  profile->add_option("--groups", heat.page_groups, "page-group rows (default 256)");
+  profile->add_option("--horizon-ms", horizon_ms, "the predictor's horizon in ms (default 1000)")
+      ->check(CLI::PositiveNumber);
+  profile->add_option("--title", heat.title, "title of the picture");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -101,6 +119,13 @@ int main(int argc, char** argv) {
       return dpdc::run_simulate(sim, std::cout);
     }
     if (synth_cmd->parsed()) return dpdc::run_synth(synth, std::cout);
+    if (profile->parsed()) {
+      heat.horizon_ns = static_cast<std::uint64_t>(horizon_ms * 1e6);
+      if (heat.title.empty()) heat.title = profile_trace;
+      dpdc::write_heatmap_svg(dpdc::read_trace_file(profile_trace), heat, profile_out);
+      std::cout << "wrote " << profile_out << '\n';
+      return 0;
+    }
   } catch (const dpdc::stream::StreamError& e) {
     std::cerr << "dpdc-engine: " << inspect_file << ": " << e.what() << '\n';
     return 1;

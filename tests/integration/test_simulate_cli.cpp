@@ -53,6 +53,25 @@ TEST(SimulateCli, SynthThenSimulateEveryPolicy) {
   EXPECT_NE(text.out.find("downtime (ms)"), std::string::npos) << text.out;  // the side-by-side table
 }
 
+TEST(SimulateCli, ProfileDrawsTheTraceAsSvg) {
+  TempDir dir;
+  const std::string trace = dir / "z.trace", svg = dir / "z.svg";
+  ASSERT_EQ(test::run({engine(), "synth", "--workload", "zipf,s=1.2", "--pages", "8192", "--seconds", "5",
+                       "--writes-per-s", "20000", "--out", trace})
+                .code,
+            0);
+  auto r = test::run({engine(), "profile", "--trace", trace, "--out", svg, "--title", "zipf <1.2>"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::ifstream in(svg);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  EXPECT_NE(text.find("<svg"), std::string::npos);
+  EXPECT_NE(text.find("zipf &lt;1.2&gt;"), std::string::npos);
+  EXPECT_NE(text.find("delayed by DPDC"), std::string::npos);
+  EXPECT_NE(text.find("</svg>"), std::string::npos);
+  auto bad = test::run({engine(), "profile", "--trace", trace, "--out", svg, "--bins", "0"});
+  EXPECT_EQ(bad.code, 2) << bad.err;
+}
+
 TEST(SimulateCli, BadInputIsOneLineAndExit2) {
   TempDir dir;
   const std::string junk = dir / "junk.trace";
