@@ -192,7 +192,7 @@ void DirtyTracker::pin_maps() {
   std::error_code ec;
   std::filesystem::create_directory(pin_dir_, ec);
   if (ec) throw_errno(ec.value(), "creating " + pin_dir_.string());
-  pinned_ = true;  // from here the destructor cleans up, even if a pin below fails
+  pinned_ = true;  // from here unpin_maps() removes whatever got pinned, even if a pin below fails
   for (const auto& m : kPinnedMaps) {
     auto path = pin_dir_ / m.name;
     int err = bpf_map__pin(m.get(skel_.get()), path.c_str());

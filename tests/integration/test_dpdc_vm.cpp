@@ -16,6 +16,7 @@
 #include "memory_layout.h"
 #include "qmp_client.h"
 #include "subprocess.h"
+#include "temp_dir.h"
 #include "trace.h"
 
 namespace dpdc {
@@ -199,9 +200,8 @@ TEST(DpdcVm, RecordedTraceHasEveryHarvestedEvent) {
   DPDC_REQUIRE(kvm);
   DPDC_REQUIRE(bpf);
   Vm vm({"-m", "64M", "-accel", "kvm,dirty-ring-size=4096", "--workload", "seq,pages=2048,rounds=5,sync=on", "-S"});
-  char tmpl[] = "/tmp/dpdc-record-test-XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
-  std::string file = dir + "/seq.trace";
+  test::TempDir dir;
+  std::string file = dir / "seq.trace";
   test::Child engine({test::bin("dpdc-engine"), "attach", "--pid", std::to_string(vm.pid()), "--record", file});
   ASSERT_TRUE(engine.wait_for_output("attached", 60s)) << engine.err();
   vm.qmp().execute("cont");
@@ -213,7 +213,6 @@ TEST(DpdcVm, RecordedTraceHasEveryHarvestedEvent) {
   EXPECT_NE(engine.out().find("recorded"), std::string::npos) << engine.out();
 
   Trace trace = read_trace_file(file);
-  fs::remove_all(dir);
   const auto& counts = harvest.at("counts");
   ASSERT_EQ(trace.pages, counts.size());
   std::vector<std::uint32_t> per_page(trace.pages, 0);

@@ -9,22 +9,12 @@
 #include <nlohmann/json.hpp>
 
 #include "subprocess.h"
+#include "temp_dir.h"
 
 namespace dpdc {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    char t[] = "/tmp/dpdc-sim-XXXXXX";
-    path_ = ::mkdtemp(t);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& f) const { return path_ + "/" + f; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 std::string engine() { return test::bin("dpdc-engine"); }
 

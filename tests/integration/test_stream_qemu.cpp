@@ -30,6 +30,7 @@
 #include "stream_reader.h"
 #include "stream_writer.h"
 #include "subprocess.h"
+#include "temp_dir.h"
 
 namespace dpdc {
 namespace {
@@ -54,19 +55,7 @@ std::string qemu_binary() {
   return "/usr/bin/qemu-system-x86_64";
 }
 
-// A scratch directory removed at the end of the test.
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/dpdc-stream-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (fs::path(path) / name).string(); }
-  std::string path;
-};
+using test::TempDir;
 
 std::vector<uint8_t> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -18,6 +18,7 @@
 #include "dirty_track_loader.h"
 #include "facilities.h"
 #include "recorder.h"
+#include "temp_dir.h"
 #include "trace.h"
 
 namespace dpdc {
@@ -186,9 +187,8 @@ TEST(TrackerBpf, RecordsEveryEventInOrderIntoATrace) {
   }
   ASSERT_EQ(push(t, 9, 1), 0);  // unknown slot: counted, not recorded
 
-  char tmpl[] = "/tmp/dpdc-record-XXXXXX";
-  std::string dir = ::mkdtemp(tmpl);
-  std::string path = dir + "/t.trace";
+  test::TempDir dir;
+  std::string path = dir / "t.trace";
   {
     TraceRecorder rec(path, 1024, 0);
     while (t.poll_events([&](const dpdc_event& e) { rec.add(e); }, 0) > 0) {
@@ -197,7 +197,6 @@ TEST(TrackerBpf, RecordsEveryEventInOrderIntoATrace) {
     EXPECT_EQ(rec.events(), pushed.size());
   }
   Trace trace = read_trace_file(path);
-  std::filesystem::remove_all(dir);
   ASSERT_EQ(trace.events.size(), pushed.size());
   for (std::size_t i = 0; i < pushed.size(); ++i) ASSERT_EQ(trace.events[i].page, pushed[i]) << i;
   EXPECT_EQ(trace.pages, 1024u);

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "dpdc/error.h"
+#include "temp_dir.h"
 #include "transport.h"
 
 namespace dpdc {
@@ -51,18 +52,7 @@ std::vector<std::uint8_t> read_all(int fd, bool slow) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char t[] = "/tmp/dpdc-transport-XXXXXX";
-    path_ = ::mkdtemp(t);
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  std::string operator/(const std::string& f) const { return path_ + "/" + f; }
-
- private:
-  std::string path_;
-};
+using test::TempDir;
 
 TEST(Transport, FileGetsEveryByte) {
   TempDir dir;
