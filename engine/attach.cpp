@@ -1,12 +1,12 @@
 #include "attach.h"
 
-#include <time.h>
-
+#include <exception>
 #include <optional>
 #include <ostream>
 #include <thread>
 
 #include "dirty_track_loader.h"
+#include "dpdc/clock.h"
 #include "dpdc/error.h"
 #include "memory_layout.h"
 #include "observe.h"
@@ -19,12 +19,6 @@
 namespace dpdc {
 
 namespace {
-
-std::uint64_t monotonic_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock the kernel stamps events with
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 std::string find_qmp(const AttachOptions& options, const VmmProcess& vmm) {
   if (!options.qmp.empty()) return options.qmp;
@@ -74,13 +68,18 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   // Recording: a thread drains the ring buffer into the trace file while the
   // observe loop reports; the loop's end stops it.
   std::optional<TraceRecorder> recorder;
+  std::exception_ptr drain_error;
   std::jthread drain;
   if (!options.record.empty()) {
-    recorder.emplace(options.record, layout.pages, monotonic_now_ns());
+    recorder.emplace(options.record, layout.pages, monotonic_ns());
     drain = std::jthread([&](std::stop_token st) {
-      auto sink = [&](const dpdc_event& e) { recorder->add(e); };
-      while (!st.stop_requested()) tracker.poll_events(sink, 100);
-      while (tracker.poll_events(sink, 0) > 0) {
+      try {
+        auto sink = [&](const dpdc_event& e) { recorder->add(e); };
+        while (!st.stop_requested()) tracker.poll_events(sink, 100);
+        while (tracker.poll_events(sink, 0) > 0) {
+        }
+      } catch (...) {
+        drain_error = std::current_exception();  // rethrown on the main thread after join
       }
     });
   }
@@ -112,7 +111,8 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   if (recorder) {
     drain.request_stop();
     drain.join();
-    recorder->finish(monotonic_now_ns());
+    if (drain_error) std::rethrow_exception(drain_error);
+    recorder->finish(monotonic_ns());
     recorded = {{"file", recorder->path()}, {"events", recorder->events()}, {"dropped", tracker.counters().dropped}};
   }
   if (options.json) {

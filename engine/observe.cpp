@@ -1,23 +1,16 @@
 #include "observe.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <ostream>
 
 #include "dirty_track_loader.h"
+#include "dpdc/clock.h"
 #include "stop_flag.h"
 
 namespace dpdc {
 
 namespace {
-
-std::uint64_t monotonic_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);  // the clock bpf_ktime_get_ns() reads
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 nlohmann::json census_json(const PageCensus& c) {
   return {{"pages", c.pages}, {"dirtied", c.dirtied}, {"hot", c.hot}, {"warm", c.warm}, {"cold", c.cold},

@@ -16,6 +16,7 @@
 
 #include "bpf_progs.h"
 #include "dirty_track_loader.h"
+#include "dpdc/clock.h"
 #include "facilities.h"
 #include "recorder.h"
 #include "temp_dir.h"
@@ -25,12 +26,6 @@ namespace dpdc {
 namespace {
 
 using test::run_raw_tp;
-
-std::uint64_t test_now_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<std::uint64_t>(ts.tv_nsec);
-}
 
 // Tracepoint arguments of kvm_dirty_ring_push: (ring, slot, offset). The ring
 // pointer is NULL: its fields then read as zero (ring 0).
@@ -193,7 +188,7 @@ TEST(TrackerBpf, RecordsEveryEventInOrderIntoATrace) {
     TraceRecorder rec(path, 1024, 0);
     while (t.poll_events([&](const dpdc_event& e) { rec.add(e); }, 0) > 0) {
     }
-    rec.finish(test_now_ns());
+    rec.finish(monotonic_ns());
     EXPECT_EQ(rec.events(), pushed.size());
   }
   Trace trace = read_trace_file(path);
