@@ -4,15 +4,60 @@ namespace dpdc {
 
 namespace {
 
+// Per-page bookkeeping for the prediction-quality statistics. A delay
+// period starts when the policy first holds a page and ends when the page is
+// sent; it was right if the page was dirtied again within it (sending it at
+// the start would have been wasted). A send was wasted if the page is sent
+// again later.
+class PageLog {
+ public:
+  explicit PageLog(std::uint64_t pages) : last_sent_(pages, 0), held_since_(pages, 0), dirtied_while_held_(pages, 0) {}
+
+  void held(const Bitmap& hold, std::uint32_t round, PrecopyReport& report) {
+    hold.for_each([&](std::size_t p) {
+      if (held_since_[p]) return;
+      held_since_[p] = round;
+      report.rounds[round - 1].delayed_new++;
+      report.prediction.delayed++;
+    });
+  }
+  void dirtied(const Bitmap& dirtied, PrecopyReport& report) {
+    dirtied.for_each([&](std::size_t p) {
+      if (!held_since_[p] || dirtied_while_held_[p]) return;
+      dirtied_while_held_[p] = 1;
+      report.rounds[held_since_[p] - 1].delayed_dirtied_again++;
+      report.prediction.delayed_dirtied_again++;
+    });
+  }
+  void sent(std::uint64_t page, std::uint32_t round, PrecopyReport& report) {
+    if (std::uint32_t before = last_sent_[page]) {
+      report.rounds[before - 1].sent_again_later++;
+      report.prediction.sends_wasted++;
+    } else {
+      report.prediction.distinct_pages_sent++;
+    }
+    last_sent_[page] = round;
+    held_since_[page] = 0;
+    dirtied_while_held_[page] = 0;
+  }
+
+ private:
+  std::vector<std::uint32_t> last_sent_;
+  std::vector<std::uint32_t> held_since_;
+  std::vector<std::uint8_t> dirtied_while_held_;
+};
+
 // Sends `send` in batches, refreshing the in-flight dirty peek before each.
 void send_round(PrecopyWorld& world, const Policy& policy, const Bitmap& send, Bitmap& dirtied_now,
-                Bitmap& unproven, bool final_round, std::uint32_t batch_pages, RoundResult& r) {
+                Bitmap& unproven, bool final_round, std::uint32_t batch_pages, RoundResult& r, PageLog& log,
+                PrecopyReport& report) {
   std::vector<std::uint64_t> batch;
   batch.reserve(batch_pages);
   auto flush = [&] {
     if (batch.empty()) return;
     r.bytes += world.send_pages(batch, unproven);
     r.sent += batch.size();
+    for (auto p : batch) log.sent(p, r.round, report);
     batch.clear();
   };
   std::uint64_t seen = 0;
@@ -39,6 +84,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   report.totals.total_pages = n;
 
   Bitmap candidates(n), send(n), hold(n), dirtied_now(n), unproven(n);
+  PageLog log(n);
   candidates.fill();
   Bitmap discard(n);
   world.collect_dirty(discard);  // history before round 1 is covered by sending every page
@@ -46,7 +92,10 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   double bandwidth = 0;
   const std::uint64_t start = world.now_ns();
   for (std::uint32_t round = 1;; ++round) {
-    RoundStats st;
+    // The round's record lives in the report from the start: PageLog counts
+    // later rounds' outcomes into it.
+    report.rounds.emplace_back();
+    RoundStats& st = report.rounds.back();
     RoundResult& r = st.result;
     r.round = round;
     r.candidates = candidates.count();
@@ -54,12 +103,13 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     policy.plan(plan, send, hold);
     send &= candidates;  // a policy cannot send what is not a candidate
     r.held = hold.count();
+    log.held(hold, round, report);
 
     const std::uint64_t t0 = world.now_ns();
     dirtied_now.clear();
     unproven.clear();
     world.begin_round(round, false);
-    send_round(world, policy, send, dirtied_now, unproven, false, options.batch_pages, r);
+    send_round(world, policy, send, dirtied_now, unproven, false, options.batch_pages, r, log, report);
     world.end_round(round, false);
     world.collect_dirty(dirtied_now);
     r.duration_ns = world.now_ns() - t0;
@@ -67,6 +117,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
         r.duration_ns ? static_cast<double>(r.bytes) * 1e9 / static_cast<double>(r.duration_ns) : bandwidth;
     if (r.bytes > 0) bandwidth = r.bandwidth_bytes_per_s;
     st.unproven = unproven.count();
+    log.dirtied(dirtied_now, report);
 
     // Next round's candidates: what was not sent (held or skipped), what was
     // dirtied during this round, and what was sent unproven.
@@ -84,7 +135,6 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     if (!st.decision.stop && round >= options.hard_max_rounds) {
       st.decision = {true, "reached the engine's hard limit of " + std::to_string(options.hard_max_rounds) + " rounds"};
     }
-    report.rounds.push_back(st);
     if (st.decision.stop) {
       report.stop_reason = st.decision.reason;
       break;
@@ -102,7 +152,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   fin.result.candidates = candidates.count();
   world.begin_round(fin.result.round, true);
   unproven.clear();
-  send_round(world, policy, candidates, dirtied_now, unproven, true, options.batch_pages, fin.result);
+  send_round(world, policy, candidates, dirtied_now, unproven, true, options.batch_pages, fin.result, log, report);
   world.end_round(fin.result.round, true);
   const std::uint64_t end = world.now_ns();
   fin.result.duration_ns = end - stop_at;
@@ -125,6 +175,9 @@ nlohmann::json report_to_json(const PrecopyReport& report) {
                           {"skipped", r.skipped},
                           {"delayed", r.held},
                           {"resend_unproven", s.unproven},
+                          {"delayed_new", s.delayed_new},
+                          {"delayed_dirtied_again", s.delayed_dirtied_again},
+                          {"sent_again_later", s.sent_again_later},
                           {"dirty_after", r.dirty_after},
                           {"bytes", r.bytes},
                           {"duration_ms", static_cast<double>(r.duration_ns) / 1e6},
@@ -133,8 +186,15 @@ nlohmann::json report_to_json(const PrecopyReport& report) {
   };
   nlohmann::json rounds = nlohmann::json::array();
   for (const auto& r : report.rounds) rounds.push_back(round_json(r));
+  const PredictionTotals& pr = report.prediction;
   return {{"policy", report.policy},
           {"policy_settings", report.policy_settings},
+          {"prediction",
+           {{"delayed", pr.delayed},
+            {"delayed_dirtied_again", pr.delayed_dirtied_again},
+            {"precision", pr.precision()},
+            {"sends_wasted", pr.sends_wasted},
+            {"distinct_pages_sent", pr.distinct_pages_sent}}},
           {"rounds", rounds},
           {"final_round", round_json(report.final_round)},
           {"stop_reason", report.stop_reason},

@@ -43,7 +43,22 @@ class PrecopyWorld {
 struct RoundStats {
   RoundResult result;
   std::uint64_t unproven = 0;  // sent, but to be sent again (read before re-protection)
+  // Prediction quality, counted back into the round where it started: pages
+  // first held in this round, how many of them were dirtied again before
+  // they were finally sent (the delay was right), and how many of this
+  // round's sends were wasted because the page had to be sent again later.
+  std::uint64_t delayed_new = 0;
+  std::uint64_t delayed_dirtied_again = 0;
+  std::uint64_t sent_again_later = 0;
   StopDecision decision;
+};
+
+struct PredictionTotals {
+  std::uint64_t delayed = 0;                // delay periods (a page held until it is sent)
+  std::uint64_t delayed_dirtied_again = 0;  // of those, dirtied again before the send
+  std::uint64_t sends_wasted = 0;           // sends that a later send made useless
+  std::uint64_t distinct_pages_sent = 0;
+  double precision() const { return delayed ? static_cast<double>(delayed_dirtied_again) / static_cast<double>(delayed) : 0; }
 };
 
 struct PrecopyReport {
@@ -52,6 +67,7 @@ struct PrecopyReport {
   std::vector<RoundStats> rounds;  // iterative rounds
   RoundStats final_round;          // stop-and-copy
   MigrationTotals totals;          // rounds counts the final round too
+  PredictionTotals prediction;
   std::string stop_reason;
   std::uint64_t total_ns = 0;      // first page to last page sent
   std::uint64_t stop_ns = 0;       // guest stopped -> last page sent

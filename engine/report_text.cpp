@@ -25,11 +25,15 @@ std::string format_report(const PrecopyReport& r) {
                          mib(r.totals.bytes));
   out += line("  total time %.1f ms, stop-and-copy %.1f ms (%llu pages); stopped because %s\n", ms(r.total_ns),
               ms(r.stop_ns), u(r.final_round.result.sent), r.stop_reason.c_str());
-  out += "  round  candidates      sent   skipped   delayed  dirty-after       MiB   time(ms)\n";
+  const PredictionTotals& p = r.prediction;
+  out += line("  prediction: %llu pages delayed, %llu dirtied again before being sent (precision %.2f); %llu of %llu sends wasted\n",
+              u(p.delayed), u(p.delayed_dirtied_again), p.precision(), u(p.sends_wasted), u(r.totals.sent));
+  out += "  round  candidates      sent   skipped      held  new-held  redirtied  sent-again  dirty-after       MiB   time(ms)\n";
   auto row = [&](const RoundStats& s, const char* tag) {
     const RoundResult& x = s.result;
-    out += line("  %5u%s %10llu %9llu %9llu %9llu %12llu %9.1f %10.1f\n", x.round, tag, u(x.candidates), u(x.sent),
-                u(x.skipped), u(x.held), u(x.dirty_after), mib(x.bytes), ms(x.duration_ns));
+    out += line("  %5u%s %10llu %9llu %9llu %9llu %9llu %10llu %11llu %12llu %9.1f %10.1f\n", x.round, tag,
+                u(x.candidates), u(x.sent), u(x.skipped), u(x.held), u(s.delayed_new), u(s.delayed_dirtied_again),
+                u(s.sent_again_later), u(x.dirty_after), mib(x.bytes), ms(x.duration_ns));
   };
   for (const auto& s : r.rounds) row(s, " ");
   row(r.final_round, "*");

@@ -157,9 +157,21 @@ TEST(Precopy, DpdcSendsARewrittenHotSetOnceXenEveryRound) {
   for (std::uint64_t p = 20000; p < 20100; ++p) ASSERT_EQ(w->sends(p), 1u) << "dpdc page " << p;
   EXPECT_EQ(d.final_round.result.sent, 100u);
 
+  // Every delay was right (the hot pages were rewritten while held), and no send was wasted.
+  EXPECT_EQ(d.prediction.delayed, 100u);
+  EXPECT_EQ(d.prediction.delayed_dirtied_again, 100u);
+  EXPECT_DOUBLE_EQ(d.prediction.precision(), 1.0);
+  EXPECT_EQ(d.prediction.sends_wasted, 0u);
+  EXPECT_EQ(d.prediction.distinct_pages_sent, 20100u);
+
   auto x = make_world();
   XenPolicy xen;
   PrecopyReport xr = run_precopy(*x, xen);
+  EXPECT_EQ(xr.prediction.delayed, 0u);
+  EXPECT_EQ(xr.prediction.sends_wasted, xr.totals.sent - xr.prediction.distinct_pages_sent);
+  std::uint64_t per_round = 0;
+  for (const auto& r : xr.rounds) per_round += r.sent_again_later;
+  EXPECT_EQ(per_round, xr.prediction.sends_wasted);  // counted back into the rounds that wasted them
   EXPECT_GT(xr.totals.sent, d.totals.sent);
   std::uint64_t hot_sends = 0;
   for (std::uint64_t p = 20000; p < 20100; ++p) hot_sends += x->sends(p);
