@@ -30,6 +30,18 @@ struct {
 	__type(value, struct dpdc_page);
 } pages SEC(".maps");
 
+/*
+ * One bit per page, set by every push and taken (read and cleared
+ * atomically) by the engine: the dirty log of a pre-copy round, cheap to scan.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* resized to ceil(pages / 64) */
+	__type(key, __u32);
+	__type(value, __u64);
+} dirty_bits SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, DPDC_MAX_SLOTS);
@@ -142,6 +154,14 @@ int BPF_PROG(dpdc_push, struct kvm_dirty_ring *ring, __u32 slot, __u64 offset)
 	p->ring_pos = dirty_index;
 	p->last_ring = ring_idx;
 	__sync_fetch_and_add(&p->count, 1);
+
+	{
+		__u32 word_key = page_key / 64;
+		__u64 *word = bpf_map_lookup_elem(&dirty_bits, &word_key);
+
+		if (word)
+			__sync_fetch_and_or(word, 1ULL << (page_key % 64));
+	}
 
 	if (record_events) {
 		struct dpdc_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);

@@ -81,11 +81,12 @@ bool owner_alive(const std::filesystem::path& dir) {
   return start && *start == owner.engine_start;
 }
 
-std::size_t page_map_bytes(std::uint32_t pages) {
+std::size_t mmap_bytes(std::size_t bytes) {
   auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  std::size_t bytes = std::size_t{pages} * sizeof(dpdc_page);
   return (bytes + page - 1) / page * page;
 }
+
+std::uint32_t dirty_word_count(std::uint32_t pages) { return (pages + 63) / 64; }
 
 }  // namespace
 
@@ -116,7 +117,8 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
   if (!skel_) throw_bpf(errno, "opening the dirty tracker BPF object", "is this kernel built with BPF and BTF?");
   skel_->rodata->target_tgid = static_cast<__u32>(options_.vmm_pid);
   int err = bpf_map__set_max_entries(skel_->maps.pages, options_.pages);
-  if (err) throw_bpf(err, "sizing the page map", "try a smaller guest");
+  if (!err) err = bpf_map__set_max_entries(skel_->maps.dirty_bits, dirty_word_count(options_.pages));
+  if (err) throw_bpf(err, "sizing the page maps", "try a smaller guest");
   if (options_.record_ring_bytes) {
     const auto bytes = options_.record_ring_bytes;
     if (bytes < 4096 || (bytes & (bytes - 1)) != 0) {
@@ -135,10 +137,14 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
   err = dirty_track_bpf__load(skel_.get());
   if (err) throw_bpf(err, "loading the dirty tracker into the kernel", "BPF tracing programs must be allowed here");
 
-  pages_mmap_len_ = page_map_bytes(options_.pages);
-  void* mem = ::mmap(nullptr, pages_mmap_len_, PROT_READ, MAP_SHARED, bpf_map__fd(skel_->maps.pages), 0);
-  if (mem == MAP_FAILED) throw_errno(errno, "mapping the page map", ErrorKind::BpfUnavailable);
-  pages_ = {static_cast<const dpdc_page*>(mem), options_.pages};
+  // Mappings are members declared after skel_, so they go before the maps do.
+  pages_map_ = Mapping(mmap_bytes(std::size_t{options_.pages} * sizeof(dpdc_page)), PROT_READ, MAP_SHARED,
+                       bpf_map__fd(skel_->maps.pages), 0, "mapping the page map");
+  pages_ = {pages_map_.as<const dpdc_page>(), options_.pages};
+  const std::uint32_t words = dirty_word_count(options_.pages);
+  dirty_map_ = Mapping(mmap_bytes(std::size_t{words} * sizeof(std::uint64_t)), PROT_READ | PROT_WRITE, MAP_SHARED,
+                       bpf_map__fd(skel_->maps.dirty_bits), 0, "mapping the dirty bitmap");
+  dirty_words_ = {dirty_map_.as<std::uint64_t>(), words};
   if (options_.record_ring_bytes) {
     auto thunk = [](void* ctx, void* data, size_t size) -> int {
       auto* self = static_cast<DirtyTracker*>(ctx);
@@ -148,17 +154,16 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
     events_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), thunk, this, nullptr));
     if (!events_) {
       int e = errno;
-      ::munmap(mem, pages_mmap_len_);
       throw_bpf(e, "opening the event ring buffer", "BPF ring buffers need Linux 5.8");
     }
   }
 
-  // The destructor does not run for a throwing constructor: undo by hand.
+  // The destructor does not run for a throwing constructor: unpin by hand
+  // (members such as the mappings are released by their own destructors).
   try {
     finish_setup();
   } catch (...) {
     unpin_maps();
-    ::munmap(const_cast<dpdc_page*>(pages_.data()), pages_mmap_len_);
     throw;
   }
 }
@@ -184,8 +189,8 @@ void DirtyTracker::finish_setup() {
 
 DirtyTracker::~DirtyTracker() {
   unpin_maps();
-  if (!pages_.empty()) ::munmap(const_cast<dpdc_page*>(pages_.data()), pages_mmap_len_);
-  // skel_ goes last: destroying it detaches the links and frees programs and maps.
+  // Then the members: ring buffer and mappings first, skel_ last, whose
+  // destruction detaches the links and frees the programs and maps.
 }
 
 void DirtyTracker::pin_maps() {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "dpdc/dirty_track.h"
+#include "dpdc/mapping.h"
 
 struct dirty_track_bpf;
 struct ring_buffer;
@@ -54,6 +55,9 @@ class DirtyTracker {
 
   // Live view of the per-page records (the map is mmapped; values change under you).
   std::span<const dpdc_page> pages() const noexcept { return pages_; }
+  // The dirty log: bit p % 64 of word p / 64 is set by every push of page p.
+  // Take words with an atomic exchange (std::atomic_ref) so no push is lost.
+  std::span<std::uint64_t> dirty_words() const noexcept { return dirty_words_; }
   dpdc_counters counters() const;
   std::optional<dpdc_ring> ring(std::uint32_t index) const;
   std::vector<UnknownSlot> unknown_slots() const;
@@ -85,8 +89,10 @@ class DirtyTracker {
   };
   std::unique_ptr<ring_buffer, RingDeleter> events_;
   std::function<void(const dpdc_event&)> on_event_;
+  Mapping pages_map_;
+  Mapping dirty_map_;
   std::span<const dpdc_page> pages_;
-  std::size_t pages_mmap_len_ = 0;
+  std::span<std::uint64_t> dirty_words_;
   std::filesystem::path pin_dir_;
   bool pinned_ = false;
 };

@@ -133,6 +133,20 @@ TEST(TrackerBpf, EventsLandOnTheirMemslotsPages) {
   }
 }
 
+TEST(TrackerBpf, EveryPushSetsItsPageInTheDirtyLog) {
+  DPDC_REQUIRE(bpf);
+  DirtyTracker t(loaded_only(200));
+  t.set_slot(0, 0, 200);
+  ASSERT_EQ(t.dirty_words().size(), 4u);  // ceil(200 / 64)
+  for (std::uint64_t p : {0, 63, 64, 199}) ASSERT_EQ(push(t, 0, p), 0);
+  std::vector<std::uint64_t> taken;
+  for (auto& w : t.dirty_words()) taken.push_back(std::atomic_ref<std::uint64_t>(w).exchange(0));
+  EXPECT_EQ(taken, (std::vector<std::uint64_t>{1ull | 1ull << 63, 1, 0, 1ull << (199 - 192)}));
+  ASSERT_EQ(push(t, 0, 5), 0);  // after taking, only new pushes show
+  EXPECT_EQ(t.dirty_words()[0], 1ull << 5);
+  EXPECT_EQ(t.dirty_words()[1], 0u);
+}
+
 TEST(TrackerBpf, IgnoresOtherProcesses) {
   DPDC_REQUIRE(bpf);
   DirtyTracker t(loaded_only(16, ::getppid()));
