@@ -1,6 +1,7 @@
 #pragma once
 // A fixed-size bit set over page indices, as the policies and the round
 // driver use it (to_send, to_skip, pending...). Pure, header-only hot paths.
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -46,6 +47,13 @@ class Bitmap {
     return *this;
   }
   bool operator==(const Bitmap& o) const noexcept = default;
+
+  // Word access, for merging a dirty log kept as 64-bit words (bit i % 64 of word i / 64).
+  std::size_t words() const noexcept { return words_.size(); }
+  void or_word(std::size_t w, std::uint64_t bits) noexcept {
+    words_[w] |= bits;
+    if (w + 1 == words_.size()) trim();
+  }
 
   // Calls f(index) for every set bit, in increasing order.
   template <class F>

@@ -30,6 +30,7 @@
 #include "stream_reader.h"
 #include "stream_writer.h"
 #include "subprocess.h"
+#include "qemu_process.h"
 #include "temp_dir.h"
 
 namespace dpdc {
@@ -41,79 +42,11 @@ using stream::kPageSize;
 
 constexpr uint64_t kRamSize = 64ull << 20;
 
-std::string qemu_binary() {
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= p.size()) {
-    size_t end = p.find(':', start);
-    if (end == std::string::npos) end = p.size();
-    fs::path cand = fs::path(p.substr(start, end - start)) / "qemu-system-x86_64";
-    if (::access(cand.c_str(), X_OK) == 0) return cand.string();
-    start = end + 1;
-  }
-  return "/usr/bin/qemu-system-x86_64";
-}
-
+using test::Qemu;
+using test::qemu_binary;
+using test::read_file;
 using test::TempDir;
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
-}
-
-void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-}
-
-// A QEMU process with a QMP socket; quit over QMP when done, SIGKILL as a fallback.
-class Qemu {
- public:
-  Qemu(const TempDir& dir, std::vector<std::string> args) : sock_(dir / ("qmp" + std::to_string(++counter_))) {
-    std::vector<std::string> argv{qemu_binary(), "-display", "none", "-nodefaults", "-accel", "tcg", "-qmp",
-                                  "unix:" + sock_ + ",server=on,wait=off"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    child_ = std::make_unique<test::Child>(argv);
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (!qmp_) {
-      try {
-        qmp_ = std::make_unique<QmpClient>(sock_);
-      } catch (const std::exception& e) {
-        if (std::chrono::steady_clock::now() > deadline) throw;
-        std::this_thread::sleep_for(50ms);
-      }
-    }
-  }
-  ~Qemu() {
-    try {
-      if (qmp_) qmp_->execute("quit");
-    } catch (...) {
-    }
-    if (child_ && !child_->wait(5s)) child_->signal(SIGKILL);
-  }
-  QmpClient& qmp() { return *qmp_; }
-  std::string stderr_text() { return child_->err(); }
-
-  // Polls query-migrate until completed or failed (or the timeout passes).
-  nlohmann::json wait_migration(std::chrono::seconds timeout = 20s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    nlohmann::json r;
-    while (std::chrono::steady_clock::now() < deadline) {
-      r = qmp_->execute("query-migrate");
-      const std::string status = r.value("status", "");
-      if (status == "completed" || status == "failed") return r;
-      std::this_thread::sleep_for(50ms);
-    }
-    return r;
-  }
-
- private:
-  static inline int counter_ = 0;
-  std::string sock_;
-  std::unique_ptr<test::Child> child_;
-  std::unique_ptr<QmpClient> qmp_;
-};
+using test::write_file;
 
 // Runs QEMU paused with `args`, migrates it to `file`, returns query-migrate's answer.
 nlohmann::json save_stream(const TempDir& dir, const std::vector<std::string>& args, const std::string& file) {

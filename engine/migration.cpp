@@ -1,0 +1,32 @@
+#include "migration.h"
+
+#include "dpdc/error.h"
+#include "transport_sink.h"
+
+namespace dpdc {
+
+MigrationResult run_migration(DirtyTracker& tracker, GuestControl& guest, const MigrationSetup& setup,
+                              Transport& transport, Policy& policy, DeviceStateSource* devices) {
+  if (setup.blocks.empty() || setup.blocks[0].used_length != setup.ram.size()) {
+    throw Error(ErrorKind::Runtime, "the first RAM block must describe the traced guest RAM");
+  }
+  TransportSink sink(transport);
+  stream::StreamWriter writer(sink, 1 << 20);
+  writer.header();
+  writer.configuration(setup.machine);
+  writer.ram_setup(setup.blocks);
+
+  LiveWorldOptions lo;
+  lo.vcpus = setup.vcpus;
+  LiveWorld world(tracker, setup.ram, writer, guest, lo);
+  MigrationResult result;
+  result.report = run_precopy(world, policy);
+
+  if (devices) devices->write_sections(writer);
+  writer.eof_and_vmdesc();
+  transport.flush();
+  result.wire_bytes = transport.bytes_completed();
+  return result;
+}
+
+}  // namespace dpdc

@@ -1,0 +1,76 @@
+#include "qemu_process.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <thread>
+
+namespace dpdc::test {
+
+using namespace std::chrono_literals;
+
+std::string qemu_binary() {
+  const char* path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  std::size_t start = 0;
+  while (start <= p.size()) {
+    std::size_t end = p.find(':', start);
+    if (end == std::string::npos) end = p.size();
+    std::filesystem::path cand = std::filesystem::path(p.substr(start, end - start)) / "qemu-system-x86_64";
+    if (::access(cand.c_str(), X_OK) == 0) return cand.string();
+    start = end + 1;
+  }
+  return "/usr/bin/qemu-system-x86_64";
+}
+
+std::vector<std::uint8_t> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+Qemu::Qemu(const TempDir& dir, std::vector<std::string> args) : sock_(dir / ("qmp" + std::to_string(++counter_))) {
+  std::vector<std::string> argv{qemu_binary(), "-display", "none", "-nodefaults", "-accel", "tcg", "-qmp",
+                                "unix:" + sock_ + ",server=on,wait=off"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  child_ = std::make_unique<Child>(argv);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (!qmp_) {
+    try {
+      qmp_ = std::make_unique<QmpClient>(sock_);
+    } catch (const std::exception&) {
+      if (std::chrono::steady_clock::now() > deadline) throw;
+      std::this_thread::sleep_for(50ms);
+    }
+  }
+}
+
+Qemu::~Qemu() {
+  try {
+    if (qmp_) qmp_->execute("quit");
+  } catch (...) {
+  }
+  if (child_ && !child_->wait(5s)) child_->signal(SIGKILL);
+}
+
+nlohmann::json Qemu::wait_migration(std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  nlohmann::json r;
+  while (std::chrono::steady_clock::now() < deadline) {
+    r = qmp_->execute("query-migrate");
+    const std::string status = r.value("status", "");
+    if (status == "completed" || status == "failed") return r;
+    std::this_thread::sleep_for(50ms);
+  }
+  return r;
+}
+
+}  // namespace dpdc::test

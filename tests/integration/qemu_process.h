@@ -1,0 +1,38 @@
+#pragma once
+// A QEMU process for the tests, with its QMP socket: started with the given
+// arguments (TCG, no display), quit over QMP when done, SIGKILLed as a fallback.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "qmp_client.h"
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace dpdc::test {
+
+std::string qemu_binary();
+std::vector<std::uint8_t> read_file(const std::string& path);
+void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);
+
+class Qemu {
+ public:
+  Qemu(const TempDir& dir, std::vector<std::string> args);
+  ~Qemu();
+  QmpClient& qmp() { return *qmp_; }
+  std::string stderr_text() { return child_->err(); }
+  // Polls query-migrate until completed or failed (or the timeout passes).
+  nlohmann::json wait_migration(std::chrono::seconds timeout = std::chrono::seconds(20));
+
+ private:
+  static inline int counter_ = 0;
+  std::string sock_;
+  std::unique_ptr<Child> child_;
+  std::unique_ptr<QmpClient> qmp_;
+};
+
+}  // namespace dpdc::test
