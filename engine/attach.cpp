@@ -8,56 +8,21 @@
 #include "dirty_track_loader.h"
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
-#include "memory_layout.h"
 #include "observe.h"
-#include "privileges.h"
-#include "proc_inspect.h"
-#include "qmp_client.h"
 #include "recorder.h"
 #include "stop_flag.h"
+#include "vmm_session.h"
 
 namespace dpdc {
-
-namespace {
-
-std::string find_qmp(const AttachOptions& options, const VmmProcess& vmm) {
-  if (!options.qmp.empty()) return options.qmp;
-  if (auto path = qmp_socket_from_argv(vmm.argv)) return *path;
-  throw Error(ErrorKind::Target, "cannot find the QMP socket of pid " + std::to_string(vmm.pid) +
-                                     ": its command line has no -qmp unix:PATH; pass --qmp PATH or start it with "
-                                     "-qmp unix:PATH,server=on,wait=off");
-}
-
-bool is_dpdc_vm(const QmpClient& qmp) {
-  const auto& g = qmp.greeting();
-  return g["QMP"].value("version", nlohmann::json::object()).value("package", "") == "dpdc-vm";
-}
-
-MemoryLayout learn_layout(QmpClient& qmp) {
-  if (is_dpdc_vm(qmp)) return layout_from_dpdc_vm(qmp.execute("x-dpdc-query-memory"));
-  // QEMU does not name its KVM memslots over QMP; learn them from the events.
-  auto summary = qmp.execute("query-memory-size-summary");
-  return layout_learning_slots(summary.at("base-memory").get<std::uint64_t>());
-}
-
-}  // namespace
 
 int run_attach(const AttachOptions& options, std::ostream& out) {
   if (!options.observe && options.record.empty()) {
     throw Error(ErrorKind::Usage,
                 "attach has nothing to do: add --observe to watch the guest's dirty pages or --record FILE to trace them");
   }
-  if (options.pid <= 0) throw Error(ErrorKind::Usage, "--pid must be a positive process id");
-  // Order: what the user can fix on this machine first, then the target.
-  require_process_exists(options.pid);
-  require_tracing_privileges();
-  require_bpf_support();
-  VmmProcess vmm = inspect_process(options.pid);
-  require_dirty_ring_vmm(vmm);
-
-  QmpClient qmp(find_qmp(options, vmm));
-  MemoryLayout layout = learn_layout(qmp);
-  if (layout.pages > 0xffffffffull) throw Error(ErrorKind::Target, "guests above 16 TiB are not supported");
+  VmmSession session = open_vmm_session(options.pid, options.qmp);
+  const VmmProcess& vmm = session.process;
+  MemoryLayout& layout = session.layout;
 
   StopFlag stop;  // before attaching, so a signal during setup still unwinds cleanly
   TrackerOptions to{options.pid, static_cast<std::uint32_t>(layout.pages)};

@@ -4,6 +4,7 @@
 
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
+#include "stop_flag.h"
 
 namespace dpdc {
 
@@ -55,6 +56,9 @@ void LiveWorld::sample_rings() {
 }
 
 std::uint64_t LiveWorld::send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) {
+  if (!stopped_ && options_.interrupt && options_.interrupt->raised()) {
+    throw Error(ErrorKind::Interrupted, "interrupted before the switchover; the source guest keeps running");
+  }
   const std::uint64_t before = writer_.bytes_written();
   // The rings are sampled before any page is read, so a reset seen here
   // happened before the read: the order the no-lost-write rule needs.

@@ -30,8 +30,11 @@ class GuestControl {
 // been reset and flushed since, i.e. reset twice (`all_rings_reset_twice`).
 bool page_proven(const dpdc_page& page, const dpdc_ring& ring, bool all_rings_reset_twice);
 
+class StopFlag;
+
 struct LiveWorldOptions {
   std::uint32_t vcpus = 1;   // rings to consult
+  const StopFlag* interrupt = nullptr;  // SIGINT/SIGTERM before the stop abort the migration
   std::size_t block = 0;     // the RAM block's index in the writer's block list
   std::uint64_t block_offset = 0;  // byte offset of page 0 inside that block
 };

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "attach.h"
+#include "migrate_command.h"
 #include "dpdc/error.h"
 #include "byte_io.h"
 #include "heatmap.h"
@@ -39,7 +40,19 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--interval", attach.interval, "seconds between samples (default 1)")
       ->check(CLI::PositiveNumber);
-  cmd->add_flag("--json", attach.json, "JSON Lines output: one object per sample, then a summary object");
+  cmd->add_flag("--json", attach.json,
+                "JSON output: observe/record print one object per sample and a summary; --to prints the report");
+  dpdc::MigrateOptions migrate;
+  auto* to_opt = cmd->add_option("--to", migrate.to,
+                                 "live-migrate the guest to tcp:HOST:PORT, unix:PATH or file:PATH (a dpdc-vm\n"
+                                 "started with -incoming, or a file); the source stays paused afterwards");
+  cmd->add_option("--policy", migrate.policy, "pre-copy policy for --to: dpdc (default), xen or qemu")
+      ->check(CLI::IsMember({"dpdc", "xen", "qemu"}));
+  cmd->add_option("--max-bandwidth", migrate.max_bandwidth_mb_s, "bandwidth cap for --to in MB/s (default: none)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--downtime-limit", migrate.downtime_limit_ms, "downtime limit for --to in ms (default 300)");
+  to_opt->excludes("--observe");
+  to_opt->excludes("--record");
 
   std::string inspect_file;
   bool inspect_json = false;
@@ -111,6 +124,12 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (cmd->parsed() && !migrate.to.empty()) {
+      migrate.pid = attach.pid;
+      migrate.qmp = attach.qmp;
+      migrate.json = attach.json;
+      return dpdc::run_migrate(migrate, std::cout);
+    }
     if (cmd->parsed()) return dpdc::run_attach(attach, std::cout);
     if (inspect->parsed()) return dpdc::stream::run_inspect(inspect_file, inspect_json, std::cout);
     if (simulate->parsed()) {

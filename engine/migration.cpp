@@ -18,6 +18,7 @@ MigrationResult run_migration(DirtyTracker& tracker, GuestControl& guest, const 
 
   LiveWorldOptions lo;
   lo.vcpus = setup.vcpus;
+  lo.interrupt = setup.interrupt;
   LiveWorld world(tracker, setup.ram, writer, guest, lo);
   MigrationResult result;
   result.report = run_precopy(world, policy);

@@ -28,6 +28,7 @@ struct MigrationSetup {
   std::vector<stream::RamBlockInfo> blocks;   // blocks[0] is the traced guest RAM
   std::span<const std::uint8_t> ram;          // contents of blocks[0]
   std::uint32_t vcpus = 1;
+  const StopFlag* interrupt = nullptr;
 };
 
 struct MigrationResult {

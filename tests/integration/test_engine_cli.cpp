@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -53,6 +54,26 @@ TEST(EngineCli, BadUsageExits2) {
   expect_one_line_error(test::run({engine(), "attach", "--pid", "abc", "--observe"}), 2, "--pid");
   expect_one_line_error(test::run({engine(), "attach", "--pid", "1"}), 2, "--observe");
   expect_one_line_error(test::run({engine(), "frobnicate"}), 2, "subcommand");
+}
+
+TEST(EngineCli, MigrationBadInputExits2BeforeTouchingAnything) {
+  test::Child sleeper({"/bin/sleep", "60"});
+  const std::string pid = std::to_string(sleeper.pid());
+  expect_one_line_error(test::run({engine(), "attach", "--pid", pid, "--to", "ftp:host"}), 2, "tcp:HOST:PORT");
+  expect_one_line_error(test::run({engine(), "attach", "--pid", pid, "--to", "tcp:localhost:99999"}), 2, "port");
+  expect_one_line_error(test::run({engine(), "attach", "--pid", pid, "--to", "unix:/tmp/x", "--policy", "postcopy"}),
+                        2, "--policy");
+  expect_one_line_error(test::run({engine(), "attach", "--pid", pid, "--to", "unix:/tmp/x", "--observe"}), 2,
+                        "excludes");
+  EXPECT_EQ(::kill(sleeper.pid(), 0), 0) << "the target must be untouched";
+}
+
+TEST(EngineCli, MigrationOfANonKvmProcessIsRefused) {
+  DPDC_REQUIRE(bpf);
+  test::Child sleeper({"/bin/sleep", "60"});
+  expect_one_line_error(
+      test::run({engine(), "attach", "--pid", std::to_string(sleeper.pid()), "--to", "unix:/tmp/dpdc-nowhere.sock"}),
+      3, "is not a KVM process");
 }
 
 TEST(EngineCli, NoSuchProcess) {

@@ -1,0 +1,129 @@
+#include "migrate_command.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include <ostream>
+
+#include "dirty_track_loader.h"
+#include "dpdc/clock.h"
+#include "dpdc/error.h"
+#include "dpdc/mapping.h"
+#include "dpdc/unique_fd.h"
+#include "migration.h"
+#include "report_text.h"
+#include "stop_flag.h"
+#include "base64.h"
+#include "vmm_session.h"
+
+namespace dpdc {
+
+namespace {
+
+// The source VMM over QMP: pausing it is the switchover.
+class QmpGuest final : public GuestControl {
+ public:
+  explicit QmpGuest(QmpClient& qmp) : qmp_(qmp) {}
+  void stop() override {
+    qmp_.execute("stop");
+    stopped_at_ = monotonic_ns();
+  }
+  bool stopped() const { return stopped_at_ != 0; }
+
+ private:
+  QmpClient& qmp_;
+  std::uint64_t stopped_at_ = 0;
+};
+
+// dpdc-vm's device state, fetched once the guest is paused.
+class QmpDevices final : public DeviceStateSource {
+ public:
+  explicit QmpDevices(QmpClient& qmp) : qmp_(qmp) {}
+  void write_sections(stream::StreamWriter& writer) override {
+    auto reply = qmp_.execute("x-dpdc-save-devices");
+    for (const auto& s : reply.at("sections")) {
+      auto payload = stream::base64_decode(s.at("payload").get<std::string>());
+      writer.device_full(s.at("idstr").get<std::string>(), s.at("instance").get<std::uint32_t>(),
+                         s.at("version").get<std::uint32_t>(), payload, s.value("vmdesc", nlohmann::json()));
+    }
+  }
+
+ private:
+  QmpClient& qmp_;
+};
+
+// The guest's RAM, mapped read-only from the VMM's memfd.
+Mapping map_guest_ram(pid_t pid, int memfd, std::uint64_t bytes) {
+  const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(memfd);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw_errno(errno, "opening the guest RAM " + path, ErrorKind::Target);
+  return Mapping(bytes, PROT_READ, MAP_SHARED, fd.get(), 0, "mapping the guest RAM");
+}
+
+}  // namespace
+
+int run_migrate(const MigrateOptions& options, std::ostream& out) {
+  // Everything that can be wrong with the command line is found before the guest is touched.
+  Destination dest = Destination::parse(options.to);
+  PolicyOptions po;
+  po.downtime_limit_ms = options.downtime_limit_ms;
+  if (options.max_bandwidth_mb_s > 0) po.expected_bandwidth_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
+  auto policy = make_policy(options.policy, po);
+
+  VmmSession session = open_vmm_session(options.pid, options.qmp);
+  if (!session.is_dpdc_vm) {
+    throw Error(ErrorKind::Target, "pid " + std::to_string(options.pid) +
+                                       " is not a dpdc-vm; live migration of QEMU guests is not supported yet: use "
+                                       "QEMU's own migrate for now");
+  }
+  if (session.layout.memfd < 0) throw Error(ErrorKind::Target, "the VMM did not name its guest RAM memfd");
+  const std::uint64_t ram_bytes = session.layout.pages * DPDC_PAGE_SIZE;
+  Mapping ram = map_guest_ram(options.pid, session.layout.memfd, ram_bytes);
+
+  StopFlag interrupt;
+  TrackerOptions to{options.pid, static_cast<std::uint32_t>(session.layout.pages)};
+  DirtyTracker tracker(to);
+  for (const auto& s : session.layout.slots) tracker.set_slot(s.slot, s.first_page, s.pages);
+
+  TransportOptions topt;
+  topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
+  Transport transport(dest, topt);  // a refused destination fails here, guest untouched
+
+  MigrationSetup setup;
+  setup.machine = "dpdc-vm";
+  setup.blocks = {{"dpdc.ram", ram_bytes, std::nullopt}};
+  setup.ram = {ram.as<const std::uint8_t>(), ram_bytes};
+  setup.vcpus = static_cast<std::uint32_t>(std::max(1, session.process.vcpus));
+  setup.interrupt = &interrupt;
+  QmpGuest guest(*session.qmp);
+  QmpDevices devices(*session.qmp);
+
+  MigrationResult result;
+  try {
+    result = run_migration(tracker, guest, setup, transport, *policy, &devices);
+  } catch (...) {
+    // A migration that fails after the switchover leaves the source as it was: running.
+    if (guest.stopped()) {
+      try {
+        session.qmp->execute("cont");
+      } catch (...) {
+      }
+    }
+    throw;
+  }
+
+  if (options.json) {
+    auto j = report_to_json(result.report);
+    j["destination"] = dest.uri;
+    j["wire_bytes"] = result.wire_bytes;
+    j["source_status"] = session.qmp->execute("query-status").value("status", "");
+    out << j.dump(2) << '\n';
+  } else {
+    out << format_report(result.report);
+    out << "migrated pid " << options.pid << " to " << dest.uri << ": " << result.wire_bytes
+        << " bytes on the wire; the source stays paused (quit it with QMP quit)\n";
+  }
+  return 0;
+}
+
+}  // namespace dpdc

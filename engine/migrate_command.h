@@ -1,0 +1,26 @@
+#pragma once
+// `dpdc-engine attach --pid <vmm> --to URI`: a live migration of a running
+// dpdc-vm guest. Checks everything it can before touching the guest; the
+// source is only paused for the switchover, and resumed again if the
+// migration fails after that.
+#include <sys/types.h>
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+namespace dpdc {
+
+struct MigrateOptions {
+  pid_t pid = 0;
+  std::string qmp;             // empty: from the VMM's command line
+  std::string to;              // destination URI
+  std::string policy = "dpdc";
+  double max_bandwidth_mb_s = 0;  // 0: no cap
+  std::uint64_t downtime_limit_ms = 300;
+  bool json = false;
+};
+
+int run_migrate(const MigrateOptions& options, std::ostream& out);
+
+}  // namespace dpdc
