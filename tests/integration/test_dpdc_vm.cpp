@@ -17,6 +17,7 @@
 #include "qmp_client.h"
 #include "subprocess.h"
 #include "temp_dir.h"
+#include "vm_process.h"
 #include "trace.h"
 
 namespace dpdc {
@@ -26,46 +27,19 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-// A dpdc-vm in a temporary directory, with its QMP socket.
+// A dpdc-vm with its own scratch directory.
 class Vm {
  public:
-  explicit Vm(std::vector<std::string> extra) {
-    char tmpl[] = "/tmp/dpdc-vm-test-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    std::vector<std::string> argv = {test::bin("dpdc-vm"), "-qmp", "unix:" + qmp_path() + ",server=on,wait=off"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    child_ = std::make_unique<test::Child>(argv);
-    for (int i = 0; i < 600 && !fs::exists(qmp_path()); ++i) std::this_thread::sleep_for(50ms);
-    if (!fs::exists(qmp_path())) throw std::runtime_error("dpdc-vm did not start: " + child_->err());
-    qmp_ = std::make_unique<QmpClient>(qmp_path(), 60s);
-  }
-  ~Vm() {
-    try {
-      qmp_->execute("quit");
-    } catch (...) {
-    }
-    qmp_.reset();
-    child_->wait(30s);
-    child_.reset();
-    fs::remove_all(dir_);
-  }
-  pid_t pid() const { return child_->pid(); }
-  std::string qmp_path() const { return dir_ + "/qmp.sock"; }
-  QmpClient& qmp() { return *qmp_; }
-  test::Child& process() { return *child_; }
-
+  explicit Vm(std::vector<std::string> extra) : vm_(dir_, "vm", std::move(extra)) {}
+  pid_t pid() const { return vm_.pid(); }
+  QmpClient& qmp() { return vm_.qmp(); }
   void wait_finished(std::chrono::seconds limit) {
-    auto end = std::chrono::steady_clock::now() + limit;
-    while (!qmp_->execute("x-dpdc-query-workload").value("finished", false)) {
-      ASSERT_LT(std::chrono::steady_clock::now(), end) << "the guest workload did not finish in time";
-      std::this_thread::sleep_for(200ms);
-    }
+    ASSERT_TRUE(vm_.wait_finished(limit)) << "the guest workload did not finish in time";
   }
 
  private:
-  std::string dir_;
-  std::unique_ptr<test::Child> child_;
-  std::unique_ptr<QmpClient> qmp_;
+  test::TempDir dir_;
+  test::VmProcess vm_;
 };
 
 // Attach the tracker to a paused guest, run a workload of known rounds to the

@@ -3,8 +3,6 @@
 // memory equals the source's at the stop, byte for byte; the ab guest passes
 // QEMU's consistency check; the guest runs on at the destination.
 #include <gtest/gtest.h>
-#include <fcntl.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -12,12 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dpdc/mapping.h"
-#include "dpdc/unique_fd.h"
 #include "facilities.h"
 #include "qmp_client.h"
 #include "subprocess.h"
 #include "temp_dir.h"
+#include "vm_process.h"
 
 namespace dpdc {
 namespace {
@@ -26,44 +23,7 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using nlohmann::json;
 
-class VmProcess {
- public:
-  VmProcess(const test::TempDir& dir, const std::string& name, std::vector<std::string> extra)
-      : qmp_path_(dir / (name + ".qmp")) {
-    std::vector<std::string> argv = {test::bin("dpdc-vm"), "-qmp", "unix:" + qmp_path_ + ",server=on,wait=off"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    child_ = std::make_unique<test::Child>(argv);
-    for (int i = 0; i < 600 && !fs::exists(qmp_path_); ++i) std::this_thread::sleep_for(50ms);
-    if (!fs::exists(qmp_path_)) throw std::runtime_error(name + " did not start: " + child_->err());
-    qmp_ = std::make_unique<QmpClient>(qmp_path_, 60s);
-  }
-  ~VmProcess() {
-    try {
-      qmp_->execute("quit");
-    } catch (...) {
-    }
-    qmp_.reset();
-    child_->wait(30s);
-  }
-  pid_t pid() const { return child_->pid(); }
-  QmpClient& qmp() { return *qmp_; }
-  std::string status() { return qmp_->execute("query-status").value("status", ""); }
-  // The guest's RAM as the VMM holds it (its memfd), read now.
-  std::vector<std::uint8_t> ram() {
-    json mem = qmp_->execute("x-dpdc-query-memory");
-    std::string path = "/proc/" + std::to_string(pid()) + "/fd/" + std::to_string(mem["memfd"].get<int>());
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    std::uint64_t n = mem["ram-size"];
-    Mapping m(n, PROT_READ, MAP_SHARED, fd.get(), 0, "mapping guest RAM");
-    return {m.as<std::uint8_t>(), m.as<std::uint8_t>() + n};
-  }
-  json workload_area() { return qmp_->execute("x-dpdc-query-memory")["workload-area"]; }
-
- private:
-  std::string qmp_path_;
-  std::unique_ptr<test::Child> child_;
-  std::unique_ptr<QmpClient> qmp_;
-};
+using test::VmProcess;
 
 // QEMU's migration-test rule for the ab guest: reading the first byte of each
 // page in order, values step down (by one, mod 256) at most once.
