@@ -55,6 +55,20 @@ std::vector<kvm_cpuid_entry2> Kvm::supported_cpuid() const
     }
 }
 
+std::vector<std::uint32_t> Kvm::msr_index_list() const
+{
+    // First call with room for none: E2BIG and nmsrs set to the count.
+    for (std::uint32_t n = 0;;) {
+        std::vector<std::uint32_t> buf(1 + n, 0);  // kvm_msr_list: u32 nmsrs + u32 indices[]
+        buf[0] = n;
+        if (::ioctl(fd_.get(), KVM_GET_MSR_INDEX_LIST, buf.data()) == 0)
+            return {buf.begin() + 1, buf.begin() + 1 + buf[0]};
+        if (errno != E2BIG || buf[0] <= n || buf[0] > 65536)
+            throw_errno(errno, "KVM_GET_MSR_INDEX_LIST");
+        n = buf[0];
+    }
+}
+
 KvmVm::KvmVm(const Kvm& kvm) : fd_(check(::ioctl(kvm.fd(), KVM_CREATE_VM, 0), "KVM_CREATE_VM")) {}
 
 int KvmVm::check_extension(long cap) const

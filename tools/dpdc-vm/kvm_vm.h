@@ -37,6 +37,8 @@ public:
     int check_extension(long cap) const;
     std::size_t vcpu_mmap_size() const;
     std::vector<kvm_cpuid_entry2> supported_cpuid() const;
+    // KVM_GET_MSR_INDEX_LIST: the MSRs KVM can save and restore.
+    std::vector<std::uint32_t> msr_index_list() const;
 
 private:
     UniqueFd fd_;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <stdexcept>
 
 #include "boot_image.h"
 #include "guest/boot_info.h"
@@ -46,18 +47,20 @@ std::string hex(std::uint64_t v)
 
 }  // namespace
 
-Machine::Machine(const Config& cfg)
+Machine::Machine(const Config& cfg, GuestRam ram)
     : cfg_(cfg),
       mem_(plan_memory(cfg.ram_size, cfg.hole)),
       area_(plan_workload_area(mem_, cfg.workload.pages, cfg.vcpus)),
       kvm_(),
       vm_(kvm_),
-      ram_(cfg.ram_size),
+      ram_(std::move(ram)),
       tracker_(mem_),
       error_fd_(check(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), "eventfd")),
       rounds_done_(std::make_unique<std::atomic<std::uint64_t>[]>(cfg.vcpus)),
       finished_(std::make_unique<std::atomic<bool>[]>(cfg.vcpus))
 {
+    if (ram_.size() != cfg.ram_size)
+        throw std::logic_error("Machine: guest RAM size does not match -m");
     for (std::uint32_t i = 0; i < cfg.vcpus; ++i) {
         rounds_done_[i] = 0;
         finished_[i] = false;
@@ -77,6 +80,18 @@ Machine::Machine(const Config& cfg)
     for (const auto& slot : mem_.slots)
         vm_.set_memslot(slot, ram_.data());
 
+    caps_.irqchip = vm_.has_irqchip();
+    caps_.xsave = kvm_.check_extension(KVM_CAP_XSAVE) > 0;
+    const int xsave2 = vm_.check_extension(KVM_CAP_XSAVE2);  // bytes, 0 if unsupported
+    caps_.xsave2 = caps_.xsave && xsave2 > 0;
+    caps_.xsave_bytes = caps_.xsave2 ? static_cast<std::size_t>(xsave2) : kXsaveMinBytes;
+    caps_.xcrs = kvm_.check_extension(KVM_CAP_XCRS) > 0;
+    const auto supported = kvm_.msr_index_list();
+    caps_.msrs = msrs_to_save(supported);
+}
+
+Machine::Machine(const Config& cfg) : Machine(cfg, GuestRam(cfg.ram_size))
+{
     const BootImage image = build_boot_image(mem_, area_, cfg.workload, cfg.vcpus, guest_image());
     for (const auto& blob : image.blobs)
         ram_.write(blob.gpa, blob.bytes);  // system area: GPA == memfd offset (slot 0)
@@ -88,6 +103,56 @@ Machine::Machine(const Config& cfg)
         tracker_.add_ring(vcpu->ring_view());
         vcpus_.push_back(std::move(vcpu));
     }
+}
+
+Machine::Machine(const Config& cfg, GuestRam ram, const IncomingResult& incoming, bool autostart)
+    : Machine(cfg, std::move(ram))
+{
+    if (incoming.vcpus.size() != cfg.vcpus)
+        throw std::logic_error("Machine: incoming vCPU count does not match -smp");
+    if (incoming.machine.irqchip != vm_.has_irqchip())
+        throw KvmUnsupported(std::string("the source ran ") + (incoming.machine.irqchip ? "with" : "without") +
+                             " an in-kernel irqchip but this host's KVM " +
+                             (vm_.has_irqchip() ? "has one" : "cannot create one") +
+                             "; migrate between hosts with the same KVM irqchip support");
+    // No boot image: the stream brought RAM, including the system area.
+    const auto cpuid = kvm_.supported_cpuid();
+    for (std::uint32_t i = 0; i < cfg.vcpus; ++i) {
+        auto vcpu = std::make_unique<Vcpu>(kvm_, vm_, i, cfg.dirty_ring_entries);
+        vcpu->set_cpuid(cpuid);
+        vcpu->restore(incoming.vcpus[i], caps_);
+        rounds_done_[i] = incoming.vcpus[i].rounds_done;
+        finished_[i] = incoming.vcpus[i].finished;
+        tracker_.add_ring(vcpu->ring_view());
+        vcpus_.push_back(std::move(vcpu));
+    }
+    pause_requested_ = !autostart;
+    prelaunch_ = false;
+}
+
+MachineState Machine::machine_state() const
+{
+    MachineState m = local_machine_state(cfg_);
+    m.irqchip = vm_.has_irqchip();
+    return m;
+}
+
+std::vector<DeviceSection> Machine::save_devices()
+{
+    {
+        std::lock_guard lock(mu_);
+        if (!pause_requested_ || parked_ < alive_)
+            throw std::runtime_error("the guest must be stopped");
+    }
+    std::vector<DeviceSection> out;
+    out.push_back(encode_machine_state(machine_state()));
+    for (std::uint32_t i = 0; i < vcpus_.size(); ++i) {
+        VcpuState s = vcpus_[i]->save(caps_);
+        s.rounds_done = rounds_done_[i].load();
+        s.finished = finished_[i].load();
+        out.push_back(encode_vcpu_state(s, i));
+    }
+    return out;
 }
 
 Machine::~Machine() { shutdown(); }
@@ -160,7 +225,43 @@ void Machine::vcpu_thread(std::uint32_t index)
     sigaddset(&unblock, kKickSignal);
     ::pthread_sigmask(SIG_UNBLOCK, &unblock, nullptr);
 
+    // After an I/O or MMIO exit the instruction completes (RIP advances) only
+    // at the next KVM_RUN. A paused vCPU must be complete, or a migrated guest
+    // would repeat the OUT: KVM_RUN with immediate_exit=1 completes the pending
+    // operation and returns EINTR without running guest code (KVM API, kvm_run).
+    bool needs_completion = false;
     for (;;) {
+        if (needs_completion) {
+            bool park = false;
+            {
+                std::lock_guard lock(mu_);
+                park = pause_requested_ && !stopping_;
+            }
+            if (park) {
+                set_immediate_exit(run, 1);
+                const int rc = ::ioctl(vcpu.fd(), KVM_RUN, 0);
+                const int err = errno;
+                set_immediate_exit(run, 0);
+                if (rc < 0 && err != EINTR && err != EAGAIN) {
+                    fatal(index, std::string("KVM_RUN (completing an exit) failed: ") + std::strerror(err));
+                    break;
+                }
+                needs_completion = false;
+                if (rc == 0) {
+                    // Completing it exited again (e.g. the next iteration of a REP OUTS).
+                    needs_completion = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
+                    bool keep_running = false;
+                    try {
+                        keep_running = handle_exit(vcpu);
+                    } catch (const std::exception& e) {
+                        fatal(index, e.what());
+                    }
+                    if (!keep_running)
+                        break;
+                    continue;
+                }
+            }
+        }
         {
             std::unique_lock lock(mu_);
             if (pause_requested_ && !stopping_) {
@@ -180,6 +281,7 @@ void Machine::vcpu_thread(std::uint32_t index)
             fatal(index, std::string("KVM_RUN failed: ") + std::strerror(errno));
             break;
         }
+        needs_completion = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
         bool keep_running = false;
         try {
             keep_running = handle_exit(vcpu);

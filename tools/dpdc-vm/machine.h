@@ -15,6 +15,7 @@
 #include "dirty_ring.h"
 #include "guest_layout.h"
 #include "guest_ram.h"
+#include "incoming_loader.h"
 #include "kvm_vm.h"
 #include "options.h"
 #include "qmp_commands.h"
@@ -28,6 +29,12 @@ public:
     // Opens /dev/kvm first (KvmUnavailable), then builds the whole VM. Throws
     // KvmUnsupported, dpdc::Error or LayoutError on failure.
     explicit Machine(const Config& cfg);
+    // Destination of a migration: `ram` already holds the guest's memory and
+    // `incoming` its device state (IncomingLoader::finish()). Creates the VM and
+    // vCPUs as usual but loads no boot image: each vCPU gets the host's CPUID,
+    // then Vcpu::restore(). The guest runs after start() if `autostart`, else
+    // it waits paused for QMP cont. `cfg.workload` must be the stream's workload.
+    Machine(const Config& cfg, GuestRam ram, const IncomingResult& incoming, bool autostart);
     ~Machine() override;
     Machine(const Machine&) = delete;
     Machine& operator=(const Machine&) = delete;
@@ -49,10 +56,17 @@ public:
     std::uint64_t ram_pages() const override { return mem_.pages(); }
     HarvestReport harvest(std::uint64_t first, std::uint64_t count) override;
     WorkloadStatus workload_status() const override;
+    // machine section first, then one section per vCPU; the guest must be paused.
+    std::vector<DeviceSection> save_devices() override;
+
+    // This machine as its dpdc-vm/machine section describes it.
+    MachineState machine_state() const;
 
     bool quit_requested() const { return quit_requested_.load(); }
 
 private:
+    // Everything both constructors share: VM, dirty ring, irqchip, memslots.
+    Machine(const Config& cfg, GuestRam ram);
     void vcpu_thread(std::uint32_t index);
     void reaper_thread();
     void reap();
@@ -68,6 +82,7 @@ private:
     KvmVm vm_;
     GuestRam ram_;
     HarvestLog tracker_;
+    VcpuStateCaps caps_;
     std::vector<std::unique_ptr<Vcpu>> vcpus_;
     UniqueFd error_fd_;
 

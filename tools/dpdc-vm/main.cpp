@@ -11,10 +11,14 @@
 #include <string>
 #include <vector>
 
+#include "incoming_control.h"
+#include "incoming_loader.h"
+#include "incoming_source.h"
 #include "kvm_vm.h"
 #include "machine.h"
 #include "options.h"
 #include "qmp_server.h"
+#include "byte_io.h"
 #include "sys.h"
 
 namespace {
@@ -78,9 +82,9 @@ int run_loop(Machine& machine, QmpServer* qmp, int sig_fd)
     }
 }
 
-int run(const Config& cfg)
+// SIGINT/SIGTERM are consumed through a signalfd; block them before any thread starts.
+UniqueFd block_signals()
 {
-    // SIGINT/SIGTERM are consumed through a signalfd; block them before any thread starts.
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
@@ -89,6 +93,12 @@ int run(const Config& cfg)
         dpdc::throw_errno(rc, "pthread_sigmask");
     UniqueFd sig_fd(check(::signalfd(-1, &sigs, SFD_CLOEXEC), "signalfd"));
     ::signal(SIGPIPE, SIG_IGN);
+    return sig_fd;
+}
+
+int run(const Config& cfg)
+{
+    UniqueFd sig_fd = block_signals();
 
     Machine machine(cfg);
     std::unique_ptr<PidFile> pidfile;
@@ -102,6 +112,91 @@ int run(const Config& cfg)
     int status = run_loop(machine, qmp.get(), sig_fd.get());
     machine.shutdown();
     return status;  // qmp and pidfile destructors remove their files
+}
+
+// -incoming: load the whole stream into a fresh memfd while QMP says
+// "inmigrate"; only a complete, valid stream creates the VM and runs the guest.
+int run_incoming(Config cfg)
+{
+    UniqueFd sig_fd = block_signals();
+    { Kvm probe; }  // no /dev/kvm: exit 3 before accepting a stream
+
+    const dpdc::Destination uri = dpdc::Destination::parse(*cfg.incoming, dpdc::Destination::Role::Listen);
+    const MemoryLayout mem = plan_memory(cfg.ram_size, cfg.hole);
+    const WorkloadArea area = plan_workload_area(mem, cfg.workload.pages, cfg.vcpus);
+    GuestRam ram(cfg.ram_size);
+
+    MemoryInfo info;
+    info.ram_size = cfg.ram_size;
+    info.memfd = ram.fd();
+    info.vcpus = cfg.vcpus;
+    info.dirty_ring_entries = cfg.dirty_ring_entries;
+    info.slots = mem.slots;
+    info.workload_first_page = area.first_page;
+    info.workload_pages = area.pages;
+    IncomingVm control(info, !cfg.start_paused);
+
+    // Listen before the QMP socket appears: whoever waits for QMP can connect right away.
+    auto source = std::make_unique<IncomingSource>(uri);
+    std::unique_ptr<PidFile> pidfile;
+    if (cfg.pidfile)
+        pidfile = std::make_unique<PidFile>(*cfg.pidfile);
+    std::unique_ptr<QmpServer> qmp;
+    if (cfg.qmp_path)
+        qmp = std::make_unique<QmpServer>(*cfg.qmp_path, control);
+
+    IncomingResult result;
+    {
+        IncomingLoader loader({ram.data(), ram.size()}, local_machine_state(cfg), cfg.workload_given);
+        std::vector<std::uint8_t> buf(std::size_t{1} << 20);
+        while (!source->eof()) {
+            std::vector<pollfd> fds{{sig_fd.get(), POLLIN, 0}, source->poll_fd()};
+            if (qmp)
+                for (const auto& p : qmp->poll_fds())
+                    fds.push_back(p);
+            if (::poll(fds.data(), fds.size(), -1) < 0) {
+                if (errno == EINTR)
+                    continue;
+                dpdc::throw_errno(errno, "poll");
+            }
+            if (fds[0].revents != 0) {
+                signalfd_siginfo si{};
+                [[maybe_unused]] auto n = ::read(sig_fd.get(), &si, sizeof(si));
+                if (qmp)
+                    qmp->notify_shutdown("host-signal");
+                return kExitOk;
+            }
+            if (fds[1].revents != 0) {
+                const std::size_t n = source->on_ready(buf);
+                if (n > 0)
+                    loader.feed({buf.data(), n});
+            }
+            for (std::size_t i = 2; i < fds.size(); ++i)
+                qmp->on_ready(fds[i]);
+            if ((qmp && qmp->quit_requested()) || control.quit_requested())
+                return kExitOk;
+        }
+        result = loader.finish();
+    }
+    source.reset();
+
+    // The guest in RAM runs the source's workload; the VMM must agree (sync=on
+    // reaping, x-dpdc-query-workload). The loader refused a different --workload.
+    try {
+        cfg.workload = parse_workload_spec(result.machine.workload);
+    } catch (const std::invalid_argument& e) {
+        throw std::runtime_error(std::string("the stream's dpdc-vm/machine section has a bad workload: ") + e.what());
+    }
+    Machine machine(cfg, std::move(ram), result, control.autostart());
+    control.attach(machine);
+    machine.start();
+    if (control.autostart() && qmp)
+        qmp->notify_event("RESUME");
+    std::fprintf(stderr, "dpdc-vm: migration complete: %llu pages loaded from %s\n",
+                 static_cast<unsigned long long>(result.pages_loaded), cfg.incoming->c_str());
+    int status = run_loop(machine, qmp.get(), sig_fd.get());
+    machine.shutdown();
+    return status;
 }
 
 }  // namespace
@@ -120,12 +215,11 @@ int main(int argc, char** argv)
     case ParseOutcome::Kind::Run:
         break;
     }
-    if (parsed.config.incoming) {
-        error_line("-incoming is not implemented yet");
-        return kExitUsage;
-    }
     try {
-        return run(parsed.config);
+        return parsed.config.incoming ? run_incoming(parsed.config) : run(parsed.config);
+    } catch (const dpdc::stream::StreamError& e) {
+        error_line(std::string("incoming migration failed: ") + e.what());
+        return kExitFailure;
     } catch (const KvmUnavailable& e) {
         error_line(e.what());
         return kExitNoKvm;

@@ -1,10 +1,14 @@
 #include "options.h"
 
+#include "destination.h"
+#include "dpdc/error.h"
+
 #include <CLI/CLI.hpp>
 #include <array>
 #include <stdexcept>
 #include <string_view>
 
+#include "incoming_source.h"
 #include "size_parse.h"
 
 namespace dpdc::vm {
@@ -167,7 +171,7 @@ ParseOutcome parse_options(const std::vector<std::string>& raw_args)
                    "QMP server socket: unix:PATH[,server=on][,wait=off]. "
                    "Example: -qmp unix:/tmp/vm.qmp,server=on,wait=off")
         ->type_name("ADDRESS");
-    app.add_option("--workload", workload,
+    auto* workload_opt = app.add_option("--workload", workload,
                    "Guest workload NAME[,key=value...]: idle | ab | hotcold[,hot=10,writes=90] | "
                    "zipf[,s=1.1] | seq; common keys pages=N, rounds=N, sync=on|off, seed=N. "
                    "Example: --workload hotcold,hot=10,writes=90,rounds=5,sync=on")
@@ -185,7 +189,10 @@ ParseOutcome parse_options(const std::vector<std::string>& raw_args)
         ->type_name("FILE");
     app.add_flag("-S", cfg.start_paused,
                  "Do not start the vCPUs until QMP 'cont' (QEMU's -S; query-status says prelaunch)");
-    app.add_option("--incoming", incoming, "Reserved: incoming migration URI (not implemented yet)")
+    app.add_option("--incoming", incoming,
+                   "Wait for a migration stream (QEMU syntax): tcp:HOST:PORT or unix:PATH (accept one "
+                   "connection) or file:PATH; the guest runs once the whole stream has loaded. "
+                   "Example: -incoming tcp:0:4444")
         ->type_name("URI");
 
     std::vector<std::string> args = normalize_args(raw_args);
@@ -217,14 +224,21 @@ ParseOutcome parse_options(const std::vector<std::string>& raw_args)
         if (!hole.empty())
             cfg.hole = parse_hole_option(hole);
         cfg.workload = parse_workload_spec(workload);
+        cfg.workload_given = workload_opt->count() > 0;
         const auto ms = parse_uint(reap);
         if (!ms || *ms > 60000)
             bad("bad --reap-interval '" + reap + "'", "use milliseconds from 0 to 60000, e.g. --reap-interval 100");
         cfg.reap_interval_ms = static_cast<std::uint32_t>(*ms);
         if (!pidfile.empty())
             cfg.pidfile = pidfile;
-        if (!incoming.empty())
+        if (!incoming.empty()) {
+            try {
+                (void)Destination::parse(incoming, Destination::Role::Listen);
+            } catch (const dpdc::Error& e) {
+                throw std::invalid_argument(e.what());
+            }
             cfg.incoming = incoming;
+        }
         // Validate the memory and workload layout now so errors exit with usage status.
         const MemoryLayout memory = plan_memory(cfg.ram_size, cfg.hole);
         (void)plan_workload_area(memory, cfg.workload.pages, cfg.vcpus);

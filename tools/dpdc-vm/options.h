@@ -18,9 +18,10 @@ struct Config {
     std::optional<MemHole> hole;               // --hole; nullopt = PC-like default
     std::optional<std::string> qmp_path;       // -qmp unix:PATH,server=on,wait=off
     WorkloadSpec workload;
+    bool workload_given = false;               // --workload was on the command line
     std::uint32_t reap_interval_ms = 100;      // 0 = no periodic reaper
     std::optional<std::string> pidfile;
-    std::optional<std::string> incoming;       // reserved (-incoming URI)
+    std::optional<std::string> incoming;       // -incoming tcp:HOST:PORT | unix:PATH | file:PATH
     bool start_paused = false;                 // -S: vCPUs wait for QMP "cont"
 };
 

@@ -3,6 +3,9 @@
 #include <sys/time.h>
 
 #include <set>
+#include <stdexcept>
+
+#include "base64.h"  // dpdc_stream's (RFC 4648): the engine decodes with the same code
 
 namespace dpdc::vm {
 namespace {
@@ -38,6 +41,23 @@ bool read_uint(const json& args, const char* key, std::uint64_t& out, std::strin
 }
 
 }  // namespace
+
+std::vector<DeviceSection> VmControl::save_devices()
+{
+    throw std::runtime_error("x-dpdc-save-devices is not supported by this VM");
+}
+
+json save_devices_reply(const std::vector<DeviceSection>& sections)
+{
+    json list = json::array();
+    for (const auto& s : sections)
+        list.push_back({{"idstr", s.idstr},
+                        {"instance", s.instance},
+                        {"version", s.version},
+                        {"payload", stream::base64_encode(s.payload)},
+                        {"vmdesc", s.vmdesc}});
+    return json{{"machine", std::string(kStreamMachineName)}, {"sections", std::move(list)}};
+}
 
 QmpTimestamp qmp_now()
 {
@@ -157,7 +177,10 @@ std::vector<json> QmpSession::dispatch(const json& request)
     } else if (name == "query-status") {
         if (check_args(kNoArgs)) {
             const bool running = vm_.running();
-            const char* status = running ? "running" : vm_.prelaunch() ? "prelaunch" : "paused";
+            const char* status = running            ? "running"
+                                 : vm_.inmigrate() ? "inmigrate"
+                                 : vm_.prelaunch() ? "prelaunch"
+                                                   : "paused";
             out.push_back(reply(json{
                 {"return", {{"status", status}, {"running", running}, {"singlestep", false}}}}));
         }
@@ -172,8 +195,9 @@ std::vector<json> QmpSession::dispatch(const json& request)
     } else if (name == "cont") {
         if (check_args(kNoArgs)) {
             const bool was_running = vm_.running();
+            const bool incoming = vm_.inmigrate();  // cont only asks to run once the migration is done
             vm_.resume();
-            if (!was_running)
+            if (!was_running && !incoming)
                 out.push_back(event("RESUME"));
             out.push_back(reply(json{{"return", json::object()}}));
         }
@@ -231,6 +255,15 @@ std::vector<json> QmpSession::dispatch(const json& request)
                                            {"resets", h.resets},
                                            {"full-exits", h.full_exits}}}}));
             }
+        }
+    } else if (name == "x-dpdc-save-devices") {
+        if (check_args(kNoArgs)) {
+            if (vm_.inmigrate())
+                out.push_back(reply(error_reply("GenericError", "no guest to save: an incoming migration is in progress")));
+            else if (vm_.running())
+                out.push_back(reply(error_reply("GenericError", "the guest must be stopped")));
+            else
+                out.push_back(reply(json{{"return", save_devices_reply(vm_.save_devices())}}));
         }
     } else if (name == "x-dpdc-query-workload") {
         if (check_args(kNoArgs)) {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "device_state.h"
 #include "guest_layout.h"
 
 namespace dpdc::vm {
@@ -46,6 +47,8 @@ public:
     virtual bool running() const = 0;
     // Started with -S and not yet continued (QEMU's "prelaunch" run state).
     virtual bool prelaunch() const { return false; }
+    // Waiting for an incoming migration (QEMU's "inmigrate" run state).
+    virtual bool inmigrate() const { return false; }
     virtual void pause() = 0;   // returns when no vCPU is in guest mode
     virtual void resume() = 0;
     virtual void request_quit() = 0;
@@ -54,7 +57,15 @@ public:
     // Harvests + resets all rings, then reports counts[first, first + count).
     virtual HarvestReport harvest(std::uint64_t first, std::uint64_t count) = 0;
     virtual WorkloadStatus workload_status() const = 0;
+    // The device sections of a stopped guest, in load order (machine first).
+    // Only called while !running(); throws std::runtime_error if unsupported.
+    virtual std::vector<DeviceSection> save_devices();
 };
+
+// The x-dpdc-save-devices reply body:
+// {"machine": "dpdc-vm", "sections": [{"idstr", "instance", "version",
+//   "payload": base64, "vmdesc": {...}}, ...]}
+nlohmann::json save_devices_reply(const std::vector<DeviceSection>& sections);
 
 struct QmpTimestamp {
     std::int64_t seconds = 0;

@@ -92,6 +92,13 @@ void QmpServer::notify_shutdown(const char* reason)
         send_all(qmp_frame(qmp_event("SHUTDOWN", qmp_now(), {{"guest", false}, {"reason", reason}})));
 }
 
+void QmpServer::notify_event(const char* name, nlohmann::json data)
+{
+    if (client_ && session_ && session_->negotiated() &&
+        !send_all(qmp_frame(qmp_event(name, qmp_now(), std::move(data)))))
+        drop_client();
+}
+
 void QmpServer::drop_client()
 {
     client_.reset();

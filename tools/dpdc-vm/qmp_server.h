@@ -32,6 +32,9 @@ public:
     // Sends {"event": "SHUTDOWN", "data": {"guest": false, "reason": REASON}} to a
     // negotiated client (e.g. "host-signal" on SIGINT/SIGTERM, like QEMU).
     void notify_shutdown(const char* reason);
+    // Sends an asynchronous event (e.g. RESUME when an incoming migration
+    // completes) to a negotiated client, if there is one.
+    void notify_event(const char* name, nlohmann::json data = nullptr);
     const std::string& path() const { return path_; }
 
 private:
