@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <ostream>
 
 #include "dirty_track_loader.h"
@@ -60,6 +63,29 @@ Mapping map_guest_ram(pid_t pid, int memfd, std::uint64_t bytes) {
   return Mapping(bytes, PROT_READ, MAP_SHARED, fd.get(), 0, "mapping the guest RAM");
 }
 
+// One line on a terminal, rewritten at most ten times a second.
+class ProgressLine {
+ public:
+  void operator()(const PrecopyProgress& p) {
+    const std::uint64_t now = monotonic_ns();
+    if (now - last_ < 100'000'000 && p.done != p.total) return;
+    last_ = now;
+    const double pct = p.total ? 100.0 * static_cast<double>(p.done) / static_cast<double>(p.total) : 100.0;
+    const double rate = p.elapsed_ns ? static_cast<double>(p.bytes) * 1e3 / static_cast<double>(p.elapsed_ns) : 0;
+    std::fprintf(stderr, "\r%s %u: %5.1f%% of %llu pages, %.1f MB/s, %llu dirtied since the round began   ",
+                 p.final_round ? "stop-and-copy" : "round", p.round, pct, static_cast<unsigned long long>(p.total),
+                 rate, static_cast<unsigned long long>(p.dirty_pending));
+    shown_ = true;
+  }
+  ~ProgressLine() {
+    if (shown_) std::fputc('\n', stderr);
+  }
+
+ private:
+  std::uint64_t last_ = 0;
+  bool shown_ = false;
+};
+
 }  // namespace
 
 int run_migrate(const MigrateOptions& options, std::ostream& out) {
@@ -95,6 +121,10 @@ int run_migrate(const MigrateOptions& options, std::ostream& out) {
   setup.ram = {ram.as<const std::uint8_t>(), ram_bytes};
   setup.vcpus = static_cast<std::uint32_t>(std::max(1, session.process.vcpus));
   setup.interrupt = &interrupt;
+  ProgressLine progress_line;
+  if (!options.json && ::isatty(STDERR_FILENO)) {
+    setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
+  }
   QmpGuest guest(*session.qmp);
   QmpDevices devices(*session.qmp);
 

@@ -21,7 +21,9 @@ MigrationResult run_migration(DirtyTracker& tracker, GuestControl& guest, const 
   lo.interrupt = setup.interrupt;
   LiveWorld world(tracker, setup.ram, writer, guest, lo);
   MigrationResult result;
-  result.report = run_precopy(world, policy);
+  PrecopyOptions po;
+  po.progress = setup.progress;
+  result.report = run_precopy(world, policy, po);
 
   if (devices) devices->write_sections(writer);
   writer.eof_and_vmdesc();

@@ -4,6 +4,7 @@
 // the chosen policy, the device sections, EOF and vmdesc. Knows nothing of
 // QMP or processes: `attach --to` supplies the guest, the tests an emulated one.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -29,6 +30,7 @@ struct MigrationSetup {
   std::span<const std::uint8_t> ram;          // contents of blocks[0]
   std::uint32_t vcpus = 1;
   const StopFlag* interrupt = nullptr;
+  std::function<void(const PrecopyProgress&)> progress;  // optional
 };
 
 struct MigrationResult {

@@ -47,33 +47,56 @@ class PageLog {
   std::vector<std::uint8_t> dirtied_while_held_;
 };
 
-// Sends `send` in batches, refreshing the in-flight dirty peek before each.
-void send_round(PrecopyWorld& world, const Policy& policy, const Bitmap& send, Bitmap& dirtied_now,
-                Bitmap& unproven, bool final_round, std::uint32_t batch_pages, RoundResult& r, PageLog& log,
-                PrecopyReport& report) {
-  std::vector<std::uint64_t> batch;
-  batch.reserve(batch_pages);
-  auto flush = [&] {
-    if (batch.empty()) return;
-    r.bytes += world.send_pages(batch, unproven);
-    r.sent += batch.size();
-    for (auto p : batch) log.sent(p, r.round, report);
-    batch.clear();
-  };
-  std::uint64_t seen = 0;
-  send.for_each([&](std::size_t p) {
-    if (seen++ % batch_pages == 0) {
-      flush();
-      if (!final_round) world.collect_dirty(dirtied_now);
-    }
-    if (!final_round && policy.skip_in_flight(p, dirtied_now)) {
-      ++r.skipped;
-      return;
-    }
-    batch.push_back(p);
-  });
-  flush();
-}
+// Sends one round's pages in batches, refreshing the in-flight dirty peek
+// before each batch, and keeps the books.
+class RoundSender {
+ public:
+  RoundSender(PrecopyWorld& world, const Policy& policy, const PrecopyOptions& options, PrecopyReport& report,
+              std::uint64_t start_ns)
+      : world_(world), policy_(policy), options_(options), report_(report), log_(world.total_pages()),
+        start_ns_(start_ns) {}
+
+  void send(const Bitmap& pages, Bitmap& dirtied_now, Bitmap& unproven, bool final_round, RoundResult& r) {
+    std::vector<std::uint64_t> batch;
+    batch.reserve(options_.batch_pages);
+    const std::uint64_t total = pages.count();
+    std::uint64_t seen = 0;
+    auto flush = [&] {
+      if (!batch.empty()) {
+        r.bytes += world_.send_pages(batch, unproven);
+        r.sent += batch.size();
+        for (auto p : batch) log_.sent(p, r.round, report_);
+        batch.clear();
+      }
+      if (options_.progress) {
+        options_.progress({r.round, final_round, seen, total, report_.totals.bytes + r.bytes,
+                           world_.now_ns() - start_ns_, final_round ? 0 : dirtied_now.count()});
+      }
+    };
+    pages.for_each([&](std::size_t p) {
+      if (seen++ % options_.batch_pages == 0) {
+        flush();
+        if (!final_round) world_.collect_dirty(dirtied_now);
+      }
+      if (!final_round && policy_.skip_in_flight(p, dirtied_now)) {
+        ++r.skipped;
+        return;
+      }
+      batch.push_back(p);
+    });
+    flush();
+  }
+
+  PageLog& log() { return log_; }
+
+ private:
+  PrecopyWorld& world_;
+  const Policy& policy_;
+  const PrecopyOptions& options_;
+  PrecopyReport& report_;
+  PageLog log_;
+  std::uint64_t start_ns_;
+};
 
 }  // namespace
 
@@ -84,13 +107,14 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   report.totals.total_pages = n;
 
   Bitmap candidates(n), send(n), hold(n), dirtied_now(n), unproven(n);
-  PageLog log(n);
   candidates.fill();
   Bitmap discard(n);
   world.collect_dirty(discard);  // history before round 1 is covered by sending every page
 
   double bandwidth = 0;
   const std::uint64_t start = world.now_ns();
+  RoundSender sender(world, policy, options, report, start);
+  PageLog& log = sender.log();
   for (std::uint32_t round = 1;; ++round) {
     // The round's record lives in the report from the start: PageLog counts
     // later rounds' outcomes into it.
@@ -109,7 +133,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     dirtied_now.clear();
     unproven.clear();
     world.begin_round(round, false);
-    send_round(world, policy, send, dirtied_now, unproven, false, options.batch_pages, r, log, report);
+    sender.send(send, dirtied_now, unproven, false, r);
     world.end_round(round, false);
     world.collect_dirty(dirtied_now);
     r.duration_ns = world.now_ns() - t0;
@@ -152,7 +176,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   fin.result.candidates = candidates.count();
   world.begin_round(fin.result.round, true);
   unproven.clear();
-  send_round(world, policy, candidates, dirtied_now, unproven, true, options.batch_pages, fin.result, log, report);
+  sender.send(candidates, dirtied_now, unproven, true, fin.result);
   world.end_round(fin.result.round, true);
   const std::uint64_t end = world.now_ns();
   fin.result.duration_ns = end - stop_at;

@@ -10,6 +10,7 @@
 // event (see `unproven` below); any other page stays a candidate, and the
 // last round, run with the guest stopped, sends every remaining candidate.
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -73,9 +74,21 @@ struct PrecopyReport {
   std::uint64_t stop_ns = 0;       // guest stopped -> last page sent
 };
 
+// Where a migration stands, after every batch (for a progress line).
+struct PrecopyProgress {
+  std::uint32_t round = 0;
+  bool final_round = false;
+  std::uint64_t done = 0;           // pages of this round sent or skipped
+  std::uint64_t total = 0;          // pages this round set out to send
+  std::uint64_t bytes = 0;          // all rounds so far
+  std::uint64_t elapsed_ns = 0;     // since the first round began
+  std::uint64_t dirty_pending = 0;  // pages dirtied since this round began
+};
+
 struct PrecopyOptions {
   std::uint32_t batch_pages = 1024;  // Xen's to_skip refresh interval
   std::uint32_t hard_max_rounds = 1000;
+  std::function<void(const PrecopyProgress&)> progress;  // optional
 };
 
 PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOptions& options = {});

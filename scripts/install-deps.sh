@@ -8,7 +8,7 @@ packages=(
   clang llvm libbpf-dev bpftool
   liburing-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev
-  qemu-system-x86 socat
+  qemu-system-x86 socat python3
 )
 
 missing=()

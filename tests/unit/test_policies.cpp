@@ -178,6 +178,26 @@ TEST(Precopy, DpdcSendsARewrittenHotSetOnceXenEveryRound) {
   EXPECT_GT(hot_sends, 100u * 10);  // Xen resends the hot set round after round
 }
 
+TEST(Precopy, ReportsProgressAfterEveryBatch) {
+  test::ScriptedWorld world(5000, 100e6);
+  world.add_writer({range(0, 100), 5 * kMs, 1 * kMs});
+  std::vector<PrecopyProgress> seen;
+  PrecopyOptions o;
+  o.progress = [&](const PrecopyProgress& p) { seen.push_back(p); };
+  XenPolicy xen;
+  PrecopyReport rep = run_precopy(world, xen, o);
+  ASSERT_FALSE(seen.empty());
+  EXPECT_EQ(seen.front().round, 1u);
+  EXPECT_EQ(seen.front().total, 5000u);
+  for (std::size_t i = 1; i < seen.size(); ++i) {
+    EXPECT_GE(seen[i].bytes, seen[i - 1].bytes);
+    EXPECT_GE(seen[i].round, seen[i - 1].round);
+  }
+  EXPECT_TRUE(seen.back().final_round);
+  EXPECT_EQ(seen.back().done, seen.back().total);
+  EXPECT_EQ(seen.back().bytes, rep.totals.bytes);
+}
+
 TEST(Precopy, ReportJsonHasRoundsAndTotals) {
   test::ScriptedWorld world(1000, 100e6);
   XenPolicy xen;
