@@ -6,6 +6,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -54,6 +55,19 @@ std::vector<std::uint8_t> read_all(int fd, bool slow) {
 
 using test::TempDir;
 
+// A listening unix socket at `path`, or -1.
+int listen_unix(const std::string& path) {
+  int ls = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::strcpy(addr.sun_path, path.c_str());
+  if (::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(ls, 1) != 0) {
+    ::close(ls);
+    return -1;
+  }
+  return ls;
+}
+
 TEST(Transport, FileGetsEveryByte) {
   TempDir dir;
   auto data = pattern(5 * (1 << 20) + 12345, 1);
@@ -71,12 +85,8 @@ TEST(Transport, FileGetsEveryByte) {
 TEST(Transport, UnixSocketWithSlowReaderGetsEveryByteInOrder) {
   TempDir dir;
   std::string path = dir / "s.sock";
-  int ls = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strcpy(addr.sun_path, path.c_str());
-  ASSERT_EQ(::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(ls, 1), 0);
+  int ls = listen_unix(path);
+  ASSERT_GE(ls, 0) << std::strerror(errno);
   auto data = pattern(8 * (1 << 20), 2);
   std::vector<std::uint8_t> got;
   std::thread reader([&] {
@@ -131,12 +141,8 @@ TEST(Transport, RefusedConnectionIsNamed) {
 TEST(Transport, DestinationThatGoesAwayIsReported) {
   TempDir dir;
   std::string path = dir / "s.sock";
-  int ls = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strcpy(addr.sun_path, path.c_str());
-  ASSERT_EQ(::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(ls, 1), 0);
+  int ls = listen_unix(path);
+  ASSERT_GE(ls, 0) << std::strerror(errno);
   std::thread closer([&] {
     int c = ::accept(ls, nullptr, nullptr);
     std::uint8_t buf[4096];

@@ -15,6 +15,7 @@
 #include "incoming_source.h"
 #include "options.h"
 #include "qmp_commands.h"
+#include "stub_vm_control.h"
 
 using namespace dpdc::vm;
 using dpdc::Destination;
@@ -22,16 +23,9 @@ using nlohmann::json;
 
 namespace {
 
-class SavingVm : public VmControl {
+class SavingVm : public dpdc::vm::test::StubVm {
 public:
-    bool running() const override { return running_; }
-    void pause() override { running_ = false; }
-    void resume() override { running_ = true; }
-    void request_quit() override {}
-    MemoryInfo memory_info() const override { return {}; }
-    std::uint64_t ram_pages() const override { return 4; }
-    HarvestReport harvest(std::uint64_t, std::uint64_t) override { return {}; }
-    WorkloadStatus workload_status() const override { return {"ab", {1}, false}; }
+    SavingVm() : StubVm(4, {"ab", {1}, false}) {}
     std::vector<DeviceSection> save_devices() override
     {
         ++saves;
@@ -44,7 +38,6 @@ public:
         c.regs.rip = 0x100000;
         return {encode_machine_state(m), encode_vcpu_state(c, 0)};
     }
-    bool running_ = true;
     int saves = 0;
 };
 

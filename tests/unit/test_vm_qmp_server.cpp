@@ -12,24 +12,14 @@
 #include <string>
 
 #include "qmp_server.h"
+#include "stub_vm_control.h"
 
 using namespace dpdc::vm;
 using nlohmann::json;
 
 namespace {
 
-class StubVm : public VmControl {
-public:
-    bool running() const override { return running_; }
-    void pause() override { running_ = false; }
-    void resume() override { running_ = true; }
-    void request_quit() override {}
-    MemoryInfo memory_info() const override { return {}; }
-    std::uint64_t ram_pages() const override { return 0; }
-    HarvestReport harvest(std::uint64_t, std::uint64_t) override { return {}; }
-    WorkloadStatus workload_status() const override { return {"idle", {0}, true}; }
-    bool running_ = true;
-};
+using dpdc::vm::test::StubVm;
 
 class VmQmpServer : public ::testing::Test {
 protected:

@@ -230,6 +230,16 @@ void Machine::vcpu_thread(std::uint32_t index)
     // would repeat the OUT: KVM_RUN with immediate_exit=1 completes the pending
     // operation and returns EINTR without running guest code (KVM API, kvm_run).
     bool needs_completion = false;
+    // Handles the exit KVM_RUN just returned; false when the vCPU must stop.
+    auto dispatch_exit = [&] {
+        needs_completion = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
+        try {
+            return handle_exit(vcpu);
+        } catch (const std::exception& e) {
+            fatal(index, e.what());
+            return false;
+        }
+    };
     for (;;) {
         if (needs_completion) {
             bool park = false;
@@ -249,14 +259,7 @@ void Machine::vcpu_thread(std::uint32_t index)
                 needs_completion = false;
                 if (rc == 0) {
                     // Completing it exited again (e.g. the next iteration of a REP OUTS).
-                    needs_completion = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
-                    bool keep_running = false;
-                    try {
-                        keep_running = handle_exit(vcpu);
-                    } catch (const std::exception& e) {
-                        fatal(index, e.what());
-                    }
-                    if (!keep_running)
+                    if (!dispatch_exit())
                         break;
                     continue;
                 }
@@ -281,14 +284,7 @@ void Machine::vcpu_thread(std::uint32_t index)
             fatal(index, std::string("KVM_RUN failed: ") + std::strerror(errno));
             break;
         }
-        needs_completion = run->exit_reason == KVM_EXIT_IO || run->exit_reason == KVM_EXIT_MMIO;
-        bool keep_running = false;
-        try {
-            keep_running = handle_exit(vcpu);
-        } catch (const std::exception& e) {
-            fatal(index, e.what());
-        }
-        if (!keep_running)
+        if (!dispatch_exit())
             break;
     }
     std::lock_guard lock(mu_);
@@ -408,18 +404,20 @@ void Machine::resume()
 
 void Machine::request_quit() { quit_requested_ = true; }
 
-MemoryInfo Machine::memory_info() const
+MemoryInfo describe_memory(const Config& cfg, const MemoryLayout& mem, const WorkloadArea& area, int memfd)
 {
     MemoryInfo m;
-    m.ram_size = cfg_.ram_size;
-    m.memfd = ram_.fd();
-    m.vcpus = cfg_.vcpus;
-    m.dirty_ring_entries = cfg_.dirty_ring_entries;
-    m.slots = mem_.slots;
-    m.workload_first_page = area_.first_page;
-    m.workload_pages = area_.pages;
+    m.ram_size = cfg.ram_size;
+    m.memfd = memfd;
+    m.vcpus = cfg.vcpus;
+    m.dirty_ring_entries = cfg.dirty_ring_entries;
+    m.slots = mem.slots;
+    m.workload_first_page = area.first_page;
+    m.workload_pages = area.pages;
     return m;
 }
+
+MemoryInfo Machine::memory_info() const { return describe_memory(cfg_, mem_, area_, ram_.fd()); }
 
 HarvestReport Machine::harvest(std::uint64_t first, std::uint64_t count)
 {

@@ -24,6 +24,9 @@
 
 namespace dpdc::vm {
 
+// What x-dpdc-query-memory reports for a machine of this configuration.
+MemoryInfo describe_memory(const Config& cfg, const MemoryLayout& mem, const WorkloadArea& area, int memfd);
+
 class Machine : public VmControl {
 public:
     // Opens /dev/kvm first (KvmUnavailable), then builds the whole VM. Throws

@@ -52,31 +52,45 @@ private:
 };
 
 // Main loop: returns the exit status.
+// One wait of a main loop: on the signal fd, on one fd of the caller's and on
+// the QMP sockets, whose traffic is served here. After SIGINT/SIGTERM the QMP
+// client has been told of the shutdown.
+enum class Wake { Signal, Own, Other };
+
+Wake wait_once(int sig_fd, pollfd own, QmpServer* qmp)
+{
+    std::vector<pollfd> fds{{sig_fd, POLLIN, 0}, own};
+    if (qmp != nullptr)
+        for (const auto& p : qmp->poll_fds())
+            fds.push_back(p);
+    while (::poll(fds.data(), fds.size(), -1) < 0) {
+        if (errno != EINTR)
+            dpdc::throw_errno(errno, "poll");
+    }
+    if (fds[0].revents != 0) {
+        signalfd_siginfo si{};
+        [[maybe_unused]] auto n = ::read(sig_fd, &si, sizeof(si));
+        if (qmp != nullptr)
+            qmp->notify_shutdown("host-signal");
+        return Wake::Signal;
+    }
+    for (std::size_t i = 2; i < fds.size(); ++i)
+        qmp->on_ready(fds[i]);
+    return fds[1].revents != 0 ? Wake::Own : Wake::Other;
+}
+
 int run_loop(Machine& machine, QmpServer* qmp, int sig_fd)
 {
     for (;;) {
-        std::vector<pollfd> fds{{sig_fd, POLLIN, 0}, {machine.error_fd(), POLLIN, 0}};
-        if (qmp != nullptr)
-            for (const auto& p : qmp->poll_fds())
-                fds.push_back(p);
-        if (::poll(fds.data(), fds.size(), -1) < 0) {
-            if (errno == EINTR)
-                continue;
-            dpdc::throw_errno(errno, "poll");
-        }
-        if (fds[0].revents != 0) {
-            signalfd_siginfo si{};
-            [[maybe_unused]] auto n = ::read(sig_fd, &si, sizeof(si));
-            if (qmp != nullptr)
-                qmp->notify_shutdown("host-signal");
+        switch (wait_once(sig_fd, {machine.error_fd(), POLLIN, 0}, qmp)) {
+        case Wake::Signal:
             return kExitOk;
-        }
-        if (fds[1].revents != 0) {
+        case Wake::Own:
             error_line(machine.fatal_error().value_or("vCPU failed"));
             return kExitFailure;
+        case Wake::Other:
+            break;
         }
-        for (std::size_t i = 2; i < fds.size(); ++i)
-            qmp->on_ready(fds[i]);
         if ((qmp != nullptr && qmp->quit_requested()) || machine.quit_requested())
             return kExitOk;
     }
@@ -126,15 +140,7 @@ int run_incoming(Config cfg)
     const WorkloadArea area = plan_workload_area(mem, cfg.workload.pages, cfg.vcpus);
     GuestRam ram(cfg.ram_size);
 
-    MemoryInfo info;
-    info.ram_size = cfg.ram_size;
-    info.memfd = ram.fd();
-    info.vcpus = cfg.vcpus;
-    info.dirty_ring_entries = cfg.dirty_ring_entries;
-    info.slots = mem.slots;
-    info.workload_first_page = area.first_page;
-    info.workload_pages = area.pages;
-    IncomingVm control(info, !cfg.start_paused);
+    IncomingVm control(describe_memory(cfg, mem, area, ram.fd()), !cfg.start_paused);
 
     // Listen before the QMP socket appears: whoever waits for QMP can connect right away.
     auto source = std::make_unique<IncomingSource>(uri);
@@ -150,29 +156,14 @@ int run_incoming(Config cfg)
         IncomingLoader loader({ram.data(), ram.size()}, local_machine_state(cfg), cfg.workload_given);
         std::vector<std::uint8_t> buf(std::size_t{1} << 20);
         while (!source->eof()) {
-            std::vector<pollfd> fds{{sig_fd.get(), POLLIN, 0}, source->poll_fd()};
-            if (qmp)
-                for (const auto& p : qmp->poll_fds())
-                    fds.push_back(p);
-            if (::poll(fds.data(), fds.size(), -1) < 0) {
-                if (errno == EINTR)
-                    continue;
-                dpdc::throw_errno(errno, "poll");
-            }
-            if (fds[0].revents != 0) {
-                signalfd_siginfo si{};
-                [[maybe_unused]] auto n = ::read(sig_fd.get(), &si, sizeof(si));
-                if (qmp)
-                    qmp->notify_shutdown("host-signal");
+            const Wake wake = wait_once(sig_fd.get(), source->poll_fd(), qmp.get());
+            if (wake == Wake::Signal)
                 return kExitOk;
-            }
-            if (fds[1].revents != 0) {
+            if (wake == Wake::Own) {
                 const std::size_t n = source->on_ready(buf);
                 if (n > 0)
                     loader.feed({buf.data(), n});
             }
-            for (std::size_t i = 2; i < fds.size(); ++i)
-                qmp->on_ready(fds[i]);
             if ((qmp && qmp->quit_requested()) || control.quit_requested())
                 return kExitOk;
         }
