@@ -1,17 +1,17 @@
 #pragma once
-// A running guest as a PrecopyWorld: dirtiness from the in-kernel tracker,
-// page contents from the guest's RAM mapping, pages out through the stream
-// writer. The guest itself is reached through GuestControl (QMP for a real
-// VMM).
+// A running guest as a PrecopyWorld: dirtiness from a DirtySource (the
+// in-kernel tracker, or page hashes), page contents from the guest's RAM
+// mapping, pages out through the stream writer. The guest itself is reached
+// through GuestControl (QMP for a real VMM).
 //
-// The no-lost-write rule lives here (see page_proven()): a page's contents
-// count only if they were read after KVM re-protected the page following its
-// last push and flushed the TLBs; otherwise the page is sent again later.
+// Each page is copied once out of guest RAM; that one copy is what the
+// destination receives and what the DirtySource judges (see
+// DirtySource::sent): judging the live RAM instead could approve bytes that
+// were never sent.
 #include <cstdint>
 #include <span>
-#include <vector>
 
-#include "dirty_track_loader.h"
+#include "dirty_source.h"
 #include "precopy.h"
 #include "stream_writer.h"
 
@@ -24,45 +24,48 @@ class GuestControl {
   virtual void stop() = 0;
 };
 
-// True when `page`'s contents, read after `ring` was sampled, cannot be
-// overwritten without a new push. For a page with no push since the tracker
-// attached, its last push (if any) predates the tracker: every ring must have
-// been reset and flushed since, i.e. reset twice (`all_rings_reset_twice`).
-bool page_proven(const dpdc_page& page, const dpdc_ring& ring, bool all_rings_reset_twice);
+// What a VMM contributes to the stream besides the tracked RAM, fetched with
+// the guest stopped.
+class DeviceStateSource {
+ public:
+  virtual ~DeviceStateSource() = default;
+  // Inside the last RAM round: pages of RAM blocks the engine does not track
+  // (QEMU's ROMs and video memory, for instance).
+  virtual void write_final_pages(stream::StreamWriter&) {}
+  // After the RAM: one FULL section per device.
+  virtual void write_sections(stream::StreamWriter& writer) = 0;
+};
 
 class StopFlag;
 
 struct LiveWorldOptions {
-  std::uint32_t vcpus = 1;   // rings to consult
   const StopFlag* interrupt = nullptr;  // SIGINT/SIGTERM before the stop abort the migration
-  std::size_t block = 0;     // the RAM block's index in the writer's block list
-  std::uint64_t block_offset = 0;  // byte offset of page 0 inside that block
+  std::size_t block = 0;                // the RAM block's index in the writer's block list
+  std::uint64_t block_offset = 0;       // byte offset of page 0 inside that block
+  DeviceStateSource* devices = nullptr; // its final pages go into the last round
 };
 
 class LiveWorld final : public PrecopyWorld {
  public:
-  LiveWorld(DirtyTracker& tracker, std::span<const std::uint8_t> ram, stream::StreamWriter& writer,
+  LiveWorld(DirtySource& source, std::span<const std::uint8_t> ram, stream::StreamWriter& writer,
             GuestControl& guest, const LiveWorldOptions& options);
 
   std::uint64_t total_pages() const override { return ram_.size() / DPDC_PAGE_SIZE; }
   std::uint64_t now_ns() override;
   void collect_dirty(Bitmap& out) override;
-  std::span<const dpdc_page> history() override { return tracker_.pages(); }
+  std::span<const dpdc_page> history() override { return source_.history(); }
   void begin_round(std::uint32_t round, bool final_round) override;
   void end_round(std::uint32_t round, bool final_round) override;
   std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) override;
   void stop_guest() override;
 
  private:
-  void sample_rings();
-
-  DirtyTracker& tracker_;
+  DirtySource& source_;
   std::span<const std::uint8_t> ram_;
   stream::StreamWriter& writer_;
   GuestControl& guest_;
   LiveWorldOptions options_;
-  std::vector<dpdc_ring> rings_;
-  bool rings_reset_twice_ = false;
+  bool in_round_ = false;
   bool stopped_ = false;
 };
 

@@ -14,6 +14,7 @@
 #include "dpdc/mapping.h"
 #include "dpdc/unique_fd.h"
 #include "migration.h"
+#include "ring_dirty_source.h"
 #include "report_text.h"
 #include "stop_flag.h"
 #include "base64.h"
@@ -110,6 +111,7 @@ int run_migrate(const MigrateOptions& options, std::ostream& out) {
   TrackerOptions to{options.pid, static_cast<std::uint32_t>(session.layout.pages)};
   DirtyTracker tracker(to);
   for (const auto& s : session.layout.slots) tracker.set_slot(s.slot, s.first_page, s.pages);
+  RingDirtySource source(tracker, static_cast<std::uint32_t>(std::max(1, session.process.vcpus)));
 
   TransportOptions topt;
   topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
@@ -119,7 +121,6 @@ int run_migrate(const MigrateOptions& options, std::ostream& out) {
   setup.machine = "dpdc-vm";
   setup.blocks = {{"dpdc.ram", ram_bytes, std::nullopt}};
   setup.ram = {ram.as<const std::uint8_t>(), ram_bytes};
-  setup.vcpus = static_cast<std::uint32_t>(std::max(1, session.process.vcpus));
   setup.interrupt = &interrupt;
   ProgressLine progress_line;
   if (!options.json && ::isatty(STDERR_FILENO)) {
@@ -130,7 +131,7 @@ int run_migrate(const MigrateOptions& options, std::ostream& out) {
 
   MigrationResult result;
   try {
-    result = run_migration(tracker, guest, setup, transport, *policy, &devices);
+    result = run_migration(source, guest, setup, transport, *policy, &devices);
   } catch (...) {
     // A migration that fails after the switchover leaves the source as it was: running.
     if (guest.stopped()) {

@@ -5,10 +5,10 @@
 
 namespace dpdc {
 
-MigrationResult run_migration(DirtyTracker& tracker, GuestControl& guest, const MigrationSetup& setup,
+MigrationResult run_migration(DirtySource& source, GuestControl& guest, const MigrationSetup& setup,
                               Transport& transport, Policy& policy, DeviceStateSource* devices) {
-  if (setup.blocks.empty() || setup.blocks[0].used_length != setup.ram.size()) {
-    throw Error(ErrorKind::Runtime, "the first RAM block must describe the traced guest RAM");
+  if (setup.tracked_block >= setup.blocks.size() || setup.blocks[setup.tracked_block].used_length != setup.ram.size()) {
+    throw Error(ErrorKind::Runtime, "the tracked RAM block does not describe the traced guest RAM");
   }
   TransportSink sink(transport);
   stream::StreamWriter writer(sink, 1 << 20);
@@ -17,9 +17,10 @@ MigrationResult run_migration(DirtyTracker& tracker, GuestControl& guest, const 
   writer.ram_setup(setup.blocks);
 
   LiveWorldOptions lo;
-  lo.vcpus = setup.vcpus;
   lo.interrupt = setup.interrupt;
-  LiveWorld world(tracker, setup.ram, writer, guest, lo);
+  lo.block = setup.tracked_block;
+  lo.devices = devices;
+  LiveWorld world(source, setup.ram, writer, guest, lo);
   MigrationResult result;
   PrecopyOptions po;
   po.progress = setup.progress;

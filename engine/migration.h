@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "dirty_source.h"
 #include "live_world.h"
 #include "policy.h"
 #include "precopy.h"
@@ -17,18 +18,11 @@
 
 namespace dpdc {
 
-// Writes the device sections after the last RAM round, with the guest stopped.
-class DeviceStateSource {
- public:
-  virtual ~DeviceStateSource() = default;
-  virtual void write_sections(stream::StreamWriter& writer) = 0;
-};
-
 struct MigrationSetup {
   std::string machine;                        // the configuration section's machine name
-  std::vector<stream::RamBlockInfo> blocks;   // blocks[0] is the traced guest RAM
-  std::span<const std::uint8_t> ram;          // contents of blocks[0]
-  std::uint32_t vcpus = 1;
+  std::vector<stream::RamBlockInfo> blocks;   // every RAM block the destination expects
+  std::size_t tracked_block = 0;              // the block the dirty source covers
+  std::span<const std::uint8_t> ram;          // contents of blocks[tracked_block]
   const StopFlag* interrupt = nullptr;
   std::function<void(const PrecopyProgress&)> progress;  // optional
 };
@@ -38,7 +32,7 @@ struct MigrationResult {
   std::uint64_t wire_bytes = 0;  // everything the destination received
 };
 
-MigrationResult run_migration(DirtyTracker& tracker, GuestControl& guest, const MigrationSetup& setup,
+MigrationResult run_migration(DirtySource& source, GuestControl& guest, const MigrationSetup& setup,
                               Transport& transport, Policy& policy, DeviceStateSource* devices = nullptr);
 
 }  // namespace dpdc

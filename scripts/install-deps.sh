@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config binutils
   clang llvm libbpf-dev bpftool
   liburing-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libcli11-dev nlohmann-json3-dev
+  libcli11-dev nlohmann-json3-dev libxxhash-dev
   qemu-system-x86 socat python3
 )
 

@@ -19,6 +19,7 @@
 #include "dirty_track_loader.h"
 #include "facilities.h"
 #include "migration.h"
+#include "ring_dirty_source.h"
 #include "qemu_process.h"
 
 namespace dpdc {
@@ -106,7 +107,8 @@ void migrate_and_compare(const std::string& policy_name) {
   PolicyOptions po;
   po.expected_bandwidth_bytes_per_s = topt.max_bytes_per_s;
   auto policy = make_policy(policy_name, po);
-  MigrationResult result = run_migration(tracker, guest, setup, transport, *policy);
+  RingDirtySource source(tracker, 1);
+  MigrationResult result = run_migration(source, guest, setup, transport, *policy);
 
   std::cerr << policy_name << ": " << result.report.totals.rounds << " rounds, " << result.report.totals.sent
             << " pages sent, guest wrote " << guest.writes() << " times; stopped because " << result.report.stop_reason

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "live_world.h"
+#include "ring_dirty_source.h"
 
 namespace dpdc {
 namespace {

@@ -1,0 +1,51 @@
+#pragma once
+// Dirtiness from page contents: a 64-bit XXH3 hash per guest page, compared
+// with the RAM on every scan.
+//
+// Why it is sound: the hash of a page is what the destination holds (the
+// bytes last sent) or what the last scan saw; a scan reports every page whose
+// contents differ from its hash and the round driver keeps a reported page a
+// candidate until it is sent again. So once the guest is stopped, a Complete
+// scan leaves no page whose contents differ from the destination's copy
+// without it being sent in the last round, whoever wrote it: a vCPU, device
+// emulation, DMA. A write that restores the old bytes goes unseen, and needs
+// no sending. Hash collisions (2^-64 per comparison) are the one residual risk.
+//
+// The cost: every scan reads all of guest RAM. Peeks during a round are
+// therefore rate-limited so scanning takes at most a fifth of the time.
+// History for the policies has scan granularity: a page's "dirty time" is the
+// time of the scan that saw it change.
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <vector>
+
+#include "dirty_source.h"
+
+namespace dpdc {
+
+class ContentDirtySource final : public DirtySource {
+ public:
+  // `ram` must stay mapped for the source's lifetime; `clock` gives CLOCK_MONOTONIC ns.
+  ContentDirtySource(std::span<const std::uint8_t> ram, std::function<std::uint64_t()> clock);
+
+  void collect(Bitmap& out, Scan scan) override;
+  std::span<const dpdc_page> history() override { return history_; }
+  bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) override;
+
+  std::uint64_t scans() const noexcept { return scans_; }
+
+  static std::uint64_t hash_page(std::span<const std::uint8_t> bytes) noexcept;
+
+ private:
+  std::span<const std::uint8_t> ram_;
+  std::function<std::uint64_t()> clock_;
+  std::vector<std::uint64_t> hashes_;
+  std::vector<dpdc_page> history_;
+  bool baseline_ = false;
+  std::uint64_t scans_ = 0;
+  std::uint64_t last_scan_end_ = 0;
+  std::uint64_t last_scan_ns_ = 0;
+};
+
+}  // namespace dpdc

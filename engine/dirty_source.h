@@ -1,0 +1,39 @@
+#pragma once
+// Where a live migration learns which guest pages changed, and whether the
+// copy it just sent can be trusted. Two sources exist:
+//  - RingDirtySource: the in-kernel tracker on KVM's dirty ring (the DPDC
+//    design: per-page history kept by BPF);
+//  - ContentDirtySource: a hash per page, compared against guest RAM. It sees
+//    every write whoever made it (vCPU, device emulation, DMA, a TCG guest),
+//    at the cost of reading the RAM on every scan.
+#include <cstdint>
+#include <span>
+
+#include "bitmap.h"
+#include "dpdc/dirty_track.h"
+
+namespace dpdc {
+
+enum class Scan {
+  Peek,      // during a round (Xen's to_skip): a source may answer from its last scan
+  Complete,  // between rounds, and with the guest stopped: every change so far must be reported
+};
+
+class DirtySource {
+ public:
+  virtual ~DirtySource() = default;
+  // ORs into `out` the pages changed since the previous call (the first call:
+  // since the source began). A page a Peek leaves out is reported by a later call.
+  virtual void collect(Bitmap& out, Scan scan) = 0;
+  // Per-page dirty history for the policies (may be coarser than the ring's).
+  virtual std::span<const dpdc_page> history() = 0;
+  // Called before the pages of a batch are read from guest RAM.
+  virtual void before_reads() {}
+  // `bytes` are exactly what went to the destination for `page`. Returns false
+  // when they may predate a write that will never be reported: the page must
+  // then be sent again. With the guest stopped every copy is final.
+  virtual bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) = 0;
+  virtual void guest_stopped() {}
+};
+
+}  // namespace dpdc

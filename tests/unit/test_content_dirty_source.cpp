@@ -1,0 +1,92 @@
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "content_dirty_source.h"
+
+namespace dpdc {
+namespace {
+
+constexpr std::size_t kPages = 64;
+
+struct Fixture {
+  std::vector<std::uint8_t> ram = std::vector<std::uint8_t>(kPages * DPDC_PAGE_SIZE, 0);
+  std::uint64_t now = 1'000'000'000;
+  ContentDirtySource source{ram, [this] { return now; }};
+
+  std::vector<std::size_t> collect(Scan scan) {
+    Bitmap out(kPages);
+    source.collect(out, scan);
+    std::vector<std::size_t> pages;
+    out.for_each([&](std::size_t p) { pages.push_back(p); });
+    return pages;
+  }
+  std::span<const std::uint8_t> page(std::size_t p) const {
+    return std::span<const std::uint8_t>(ram).subspan(p * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE);
+  }
+};
+
+TEST(ContentDirtySource, ReportsExactlyThePagesWhoseBytesChanged) {
+  Fixture f;
+  EXPECT_TRUE(f.collect(Scan::Complete).empty()) << "the first scan is the baseline";
+  f.ram[3 * DPDC_PAGE_SIZE + 100] = 1;
+  f.ram[7 * DPDC_PAGE_SIZE + 4095] = 2;
+  f.ram[63 * DPDC_PAGE_SIZE] = 3;
+  f.now += 5'000'000;
+  EXPECT_EQ(f.collect(Scan::Complete), (std::vector<std::size_t>{3, 7, 63}));
+  EXPECT_TRUE(f.collect(Scan::Complete).empty()) << "changes are reported once";
+  EXPECT_EQ(f.source.history()[3].count, 1u);
+  EXPECT_EQ(f.source.history()[3].last_ns, 1'005'000'000u);
+  EXPECT_EQ(f.source.history()[4].count, 0u);
+}
+
+TEST(ContentDirtySource, HistoryKeepsTheTwoLatestScanTimes) {
+  Fixture f;
+  f.collect(Scan::Complete);
+  for (int i = 1; i <= 3; ++i) {
+    f.ram[5 * DPDC_PAGE_SIZE] = static_cast<std::uint8_t>(i);
+    f.now += 100'000'000;
+    f.collect(Scan::Complete);
+  }
+  const dpdc_page& h = f.source.history()[5];
+  EXPECT_EQ(h.count, 3u);
+  EXPECT_EQ(h.last_ns, 1'300'000'000u);
+  EXPECT_EQ(h.prev_ns, 1'200'000'000u);
+}
+
+TEST(ContentDirtySource, ACopyThatNoLongerMatchesTheRamIsReportedAgain) {
+  Fixture f;
+  f.collect(Scan::Complete);
+  // The engine sent page 9 while it held 0x11; the guest has written 0x22 since.
+  std::vector<std::uint8_t> sent(DPDC_PAGE_SIZE, 0x11);
+  EXPECT_TRUE(f.source.sent(9, sent));
+  f.ram[9 * DPDC_PAGE_SIZE] = 0x22;
+  EXPECT_EQ(f.collect(Scan::Complete), (std::vector<std::size_t>{9}));
+  // Sent as it is now: clean.
+  EXPECT_TRUE(f.source.sent(9, f.page(9)));
+  EXPECT_TRUE(f.collect(Scan::Complete).empty());
+}
+
+TEST(ContentDirtySource, APeekRightAfterAScanMayWaitButNothingIsLost) {
+  Fixture f;
+  f.collect(Scan::Complete);
+  f.ram[1 * DPDC_PAGE_SIZE] = 1;
+  f.now += 1'000;  // far less than the minimum gap between peeks
+  EXPECT_TRUE(f.collect(Scan::Peek).empty());
+  f.now += 50'000'000;
+  EXPECT_EQ(f.collect(Scan::Peek), (std::vector<std::size_t>{1}));
+  f.ram[2 * DPDC_PAGE_SIZE] = 1;
+  f.now += 1'000;
+  EXPECT_EQ(f.collect(Scan::Complete), (std::vector<std::size_t>{2})) << "a Complete scan is never skipped";
+}
+
+TEST(ContentDirtySource, AWriteThatRestoresTheSentBytesNeedsNoResend) {
+  Fixture f;
+  f.collect(Scan::Complete);
+  f.ram[4 * DPDC_PAGE_SIZE] = 9;
+  f.ram[4 * DPDC_PAGE_SIZE] = 0;
+  EXPECT_TRUE(f.collect(Scan::Complete).empty());
+}
+
+}  // namespace
+}  // namespace dpdc
