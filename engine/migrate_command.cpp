@@ -14,6 +14,9 @@
 #include "dpdc/mapping.h"
 #include "dpdc/unique_fd.h"
 #include "migration.h"
+#include "content_dirty_source.h"
+#include "privileges.h"
+#include "qemu_source.h"
 #include "ring_dirty_source.h"
 #include "report_text.h"
 #include "stop_flag.h"
@@ -87,21 +90,43 @@ class ProgressLine {
   bool shown_ = false;
 };
 
-}  // namespace
+// Runs the migration; if it fails after the guest was stopped, resumes the
+// source as it was.
+MigrationResult migrate_or_resume(DirtySource& source, QmpGuest& guest, QmpClient& qmp, const MigrationSetup& setup,
+                                  Transport& transport, Policy& policy, DeviceStateSource& devices) {
+  try {
+    return run_migration(source, guest, setup, transport, policy, &devices);
+  } catch (...) {
+    if (guest.stopped()) {
+      try {
+        qmp.execute("cont");
+      } catch (...) {
+      }
+    }
+    throw;
+  }
+}
 
-int run_migrate(const MigrateOptions& options, std::ostream& out) {
-  // Everything that can be wrong with the command line is found before the guest is touched.
-  Destination dest = Destination::parse(options.to);
-  PolicyOptions po;
-  po.downtime_limit_ms = options.downtime_limit_ms;
-  if (options.max_bandwidth_mb_s > 0) po.expected_bandwidth_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
-  auto policy = make_policy(options.policy, po);
+void print_result(const MigrateOptions& options, const Destination& dest, const MigrationResult& result,
+                  QmpClient& qmp, const nlohmann::json& extra, std::ostream& out) {
+  if (options.json) {
+    auto j = report_to_json(result.report);
+    j["destination"] = dest.uri;
+    j["wire_bytes"] = result.wire_bytes;
+    j["source_status"] = qmp.execute("query-status").value("status", "");
+    j.update(extra);
+    out << j.dump(2) << '\n';
+  } else {
+    out << format_report(result.report);
+    out << "migrated pid " << options.pid << " to " << dest.uri << ": " << result.wire_bytes
+        << " bytes on the wire; the source stays paused (quit it with QMP quit)\n";
+  }
+}
 
+int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Policy& policy, std::ostream& out) {
   VmmSession session = open_vmm_session(options.pid, options.qmp);
   if (!session.is_dpdc_vm) {
-    throw Error(ErrorKind::Target, "pid " + std::to_string(options.pid) +
-                                       " is not a dpdc-vm; live migration of QEMU guests is not supported yet: use "
-                                       "QEMU's own migrate for now");
+    throw Error(ErrorKind::Target, "pid " + std::to_string(options.pid) + " is neither QEMU nor a dpdc-vm");
   }
   if (session.layout.memfd < 0) throw Error(ErrorKind::Target, "the VMM did not name its guest RAM memfd");
   const std::uint64_t ram_bytes = session.layout.pages * DPDC_PAGE_SIZE;
@@ -128,33 +153,65 @@ int run_migrate(const MigrateOptions& options, std::ostream& out) {
   }
   QmpGuest guest(*session.qmp);
   QmpDevices devices(*session.qmp);
-
-  MigrationResult result;
-  try {
-    result = run_migration(source, guest, setup, transport, *policy, &devices);
-  } catch (...) {
-    // A migration that fails after the switchover leaves the source as it was: running.
-    if (guest.stopped()) {
-      try {
-        session.qmp->execute("cont");
-      } catch (...) {
-      }
-    }
-    throw;
-  }
-
-  if (options.json) {
-    auto j = report_to_json(result.report);
-    j["destination"] = dest.uri;
-    j["wire_bytes"] = result.wire_bytes;
-    j["source_status"] = session.qmp->execute("query-status").value("status", "");
-    out << j.dump(2) << '\n';
-  } else {
-    out << format_report(result.report);
-    out << "migrated pid " << options.pid << " to " << dest.uri << ": " << result.wire_bytes
-        << " bytes on the wire; the source stays paused (quit it with QMP quit)\n";
-  }
+  MigrationResult result = migrate_or_resume(source, guest, *session.qmp, setup, transport, policy, devices);
+  print_result(options, dest, result, *session.qmp, {{"dirty_source", "kvm-dirty-ring"}}, out);
   return 0;
+}
+
+// QEMU: dirtiness from page contents (see content_dirty_source.h), device
+// state from QEMU's own migration at the switchover (see qemu_source.h).
+int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const Destination& dest, Policy& policy,
+                 std::ostream& out) {
+  QemuSource qemu(process, options.qmp);
+  const std::string status = qemu.qmp().execute("query-status").value("status", "");
+  if (status != "running") {
+    throw Error(ErrorKind::Target, "QEMU pid " + std::to_string(options.pid) + " is '" + status +
+                                       "', not running; resume it (QMP cont) before a live migration");
+  }
+  StopFlag interrupt;
+  ContentDirtySource source(qemu.shared_ram(), monotonic_ns);
+
+  TransportOptions topt;
+  topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
+  Transport transport(dest, topt);  // a refused destination fails here, guest untouched
+
+  MigrationSetup setup;
+  setup.machine = qemu.machine();
+  setup.blocks = qemu.blocks();
+  setup.tracked_block = qemu.shared_block();
+  setup.ram = qemu.shared_ram();
+  setup.interrupt = &interrupt;
+  ProgressLine progress_line;
+  if (!options.json && ::isatty(STDERR_FILENO)) {
+    setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
+  }
+  QmpGuest guest(qemu.qmp());
+  QemuSwitchover devices(qemu.qmp(), qemu.machine());
+  MigrationResult result = migrate_or_resume(source, guest, qemu.qmp(), setup, transport, policy, devices);
+  print_result(options, dest, result, qemu.qmp(),
+               {{"dirty_source", "page-content"},
+                {"content_scans", source.scans()},
+                {"qemu_device_state", devices.qemu_status().value("ram", nlohmann::json::object())}},
+               out);
+  return 0;
+}
+
+}  // namespace
+
+int run_migrate(const MigrateOptions& options, std::ostream& out) {
+  // Everything that can be wrong with the command line is found before the guest is touched.
+  Destination dest = Destination::parse(options.to);
+  PolicyOptions po;
+  po.downtime_limit_ms = options.downtime_limit_ms;
+  if (options.max_bandwidth_mb_s > 0) po.expected_bandwidth_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
+  auto policy = make_policy(options.policy, po);
+
+  if (options.pid <= 0) throw Error(ErrorKind::Usage, "--pid must be a positive process id");
+  require_process_exists(options.pid);
+  require_tracing_privileges();
+  VmmProcess process = inspect_process(options.pid);
+  if (is_qemu(process)) return migrate_qemu(options, process, dest, *policy, out);
+  return migrate_dpdc_vm(options, dest, *policy, out);
 }
 
 }  // namespace dpdc

@@ -1,0 +1,254 @@
+#include "qemu_source.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "dpdc/clock.h"
+#include "dpdc/error.h"
+#include "dpdc/unique_fd.h"
+
+namespace dpdc {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::optional<std::uint64_t> parse_hex(std::string_view s) {
+  if (s.rfind("0x", 0) == 0) s.remove_prefix(2);
+  std::uint64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v, 16);
+  if (ec != std::errc() || p != s.data() + s.size() || s.empty()) return std::nullopt;
+  return v;
+}
+
+std::string bytes_text(std::uint64_t b) { return std::to_string(b >> 20) + " MiB"; }
+
+const char* kSetupHint =
+    "start QEMU with its RAM in a shared backend, e.g. -object memory-backend-memfd,id=pc.ram,size=<RAM>,share=on "
+    "-M pc,memory-backend=pc.ram";
+
+// The fd in QEMU through which the shared backend `name` of `size` bytes can be
+// mapped: a memfd or regular file of exactly that size.
+UniqueFd open_backend_fd(pid_t pid, const std::string& name, std::uint64_t size) {
+  const fs::path dir = "/proc/" + std::to_string(pid) + "/fd";
+  std::vector<UniqueFd> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::error_code lec;
+    const std::string target = fs::read_symlink(entry.path(), lec).string();
+    if (lec || target.empty() || (target.rfind("/memfd:", 0) != 0 && target[0] != '/')) continue;
+    if (target.rfind("/dev/", 0) == 0 || target.rfind("/proc/", 0) == 0) continue;
+    UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (static_cast<std::uint64_t>(st.st_size) != size) continue;
+    found.push_back(std::move(fd));
+  }
+  if (ec) throw_errno(ec.value(), "reading " + dir.string(), ErrorKind::Permission);
+  if (found.empty()) {
+    throw Error(ErrorKind::Target, "cannot find the file behind QEMU's shared memory backend '" + name + "' (" +
+                                       bytes_text(size) + ") among pid " + std::to_string(pid) + "'s open files; " +
+                                       kSetupHint);
+  }
+  if (found.size() > 1) {
+    throw Error(ErrorKind::Target, "QEMU holds several " + bytes_text(size) +
+                                       " memory files and the engine cannot tell which backs '" + name +
+                                       "'; give each shared memory backend a different size");
+  }
+  return std::move(found.front());
+}
+
+// Closes and removes a private socket directory.
+struct PrivateSocket {
+  fs::path dir;
+  UniqueFd listener;
+  PrivateSocket() {
+    char tmpl[] = "/tmp/dpdc-devices-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw_errno(errno, "creating a private directory for QEMU's device state");
+    dir = tmpl;
+    listener = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!listener) throw_errno(errno, "creating a unix socket");
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string p = path();
+    p.copy(addr.sun_path, sizeof addr.sun_path - 1);
+    check_sys(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), "binding the device-state socket");
+    check_sys(::listen(listener.get(), 1), "listening on the device-state socket");
+  }
+  ~PrivateSocket() {
+    listener.reset();
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  std::string path() const { return (dir / "devices.sock").string(); }
+};
+
+bool wait_readable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  int r;
+  do {
+    r = ::poll(&p, 1, timeout_ms);
+  } while (r < 0 && errno == EINTR);
+  return r > 0;
+}
+
+}  // namespace
+
+std::vector<QemuRamBlock> parse_info_ramblock(std::string_view text) {
+  std::vector<QemuRamBlock> blocks;
+  std::istringstream in{std::string(text)};
+  std::string line;
+  while (std::getline(in, line)) {
+    // "   pc.ram    4 KiB  0x0000000000000000 0x0000000004000000 0x0000000004000000"
+    std::istringstream row(line);
+    std::vector<std::string> f;
+    for (std::string w; row >> w;) f.push_back(w);
+    if (f.size() != 6 || f[0] == "Block") continue;
+    auto offset = parse_hex(f[3]), used = parse_hex(f[4]);
+    if (!offset || !used) continue;
+    blocks.push_back({f[0], *offset, *used});
+  }
+  if (blocks.empty()) throw Error(ErrorKind::Target, "QEMU's 'info ramblock' listed no RAM blocks");
+  return blocks;
+}
+
+std::string machine_from_qom_type(std::string_view type) {
+  constexpr std::string_view suffix = "-machine";
+  if (type.size() > suffix.size() && type.substr(type.size() - suffix.size()) == suffix) {
+    type.remove_suffix(suffix.size());
+  }
+  return std::string(type);
+}
+
+bool is_qemu(const VmmProcess& process) {
+  auto starts = [](std::string_view s) { return s.rfind("qemu-system-", 0) == 0; };
+  if (starts(process.comm)) return true;
+  return !process.argv.empty() && starts(fs::path(process.argv[0]).filename().string());
+}
+
+QemuSource::QemuSource(const VmmProcess& process, const std::string& qmp_path) : kvm_(process.has_kvm_vm) {
+  std::string path = qmp_path;
+  if (path.empty()) {
+    auto found = qmp_socket_from_argv(process.argv);
+    if (!found) {
+      throw Error(ErrorKind::Target, "QEMU pid " + std::to_string(process.pid) +
+                                         " has no QMP socket on its command line; pass --qmp PATH or start it with "
+                                         "-qmp unix:PATH,server=on,wait=off");
+    }
+    path = *found;
+  }
+  qmp_ = std::make_unique<QmpClient>(path);
+  machine_ = machine_from_qom_type(qmp_->execute("qom-get", {{"path", "/machine"}, {"property", "type"}}).get<std::string>());
+
+  const auto rows = parse_info_ramblock(
+      qmp_->execute("human-monitor-command", {{"command-line", "info ramblock"}}).get<std::string>());
+  std::optional<std::size_t> shared;
+  std::uint64_t shared_bytes = 0;
+  const auto memdevs = qmp_->execute("query-memdev");
+  for (const auto& m : memdevs) {
+    if (!m.value("share", false)) continue;
+    const std::string id = m.value("id", "");
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      if (rows[i].name != id) continue;
+      if (shared) {
+        throw Error(ErrorKind::Target, "QEMU has more than one shared memory backend ('" + rows[*shared].name +
+                                           "', '" + id + "'); the engine migrates one shared block for now");
+      }
+      shared = i;
+      shared_bytes = rows[i].used;
+    }
+  }
+  if (!shared) {
+    throw Error(ErrorKind::Target, "QEMU pid " + std::to_string(process.pid) +
+                                       " keeps its guest RAM private, so the engine cannot read it; " + kSetupHint);
+  }
+  for (const auto& r : rows) blocks_.push_back({r.name, r.used, std::nullopt});
+  shared_block_ = *shared;
+  UniqueFd fd = open_backend_fd(process.pid, rows[*shared].name, shared_bytes);
+  ram_ = Mapping(shared_bytes, PROT_READ, MAP_SHARED, fd.get(), 0, "mapping QEMU's guest RAM");
+}
+
+QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp), machine_(std::move(machine)) {}
+
+QemuSwitchover::~QemuSwitchover() {
+  if (!restore_ignore_shared_) return;
+  try {
+    qmp_.execute("migrate-set-capabilities",
+                 {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", false}}}}});
+  } catch (...) {
+    // QEMU may be gone; nothing else to undo.
+  }
+}
+
+void QemuSwitchover::capture() {
+  if (capture_) return;
+  PrivateSocket sock;
+  bool already = false;
+  for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
+    if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
+  }
+  if (!already) {
+    qmp_.execute("migrate-set-capabilities",
+                 {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
+    restore_ignore_shared_ = true;
+  }
+  qmp_.execute("migrate", {{"uri", "unix:" + sock.path()}});
+
+  constexpr int kTimeoutMs = 30'000;
+  if (!wait_readable(sock.listener.get(), kTimeoutMs)) {
+    throw Error(ErrorKind::Runtime, "QEMU did not connect to hand over its device state within 30 s");
+  }
+  UniqueFd conn(::accept4(sock.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (!conn) throw_errno(errno, "accepting QEMU's device-state connection");
+  std::vector<std::uint8_t> bytes;
+  std::vector<std::uint8_t> chunk(1 << 16);
+  for (;;) {
+    if (!wait_readable(conn.get(), kTimeoutMs)) {
+      throw Error(ErrorKind::Runtime, "QEMU stopped sending its device state for 30 s");
+    }
+    const ssize_t n = ::read(conn.get(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw_errno(errno, "reading QEMU's device state");
+    if (n == 0) break;
+    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + n);
+  }
+  // QEMU closes the socket once it has sent everything; its status says whether that was all.
+  const std::uint64_t deadline = monotonic_ns() + 10'000'000'000ull;
+  for (;;) {
+    status_ = qmp_.execute("query-migrate");
+    const std::string st = status_.value("status", "");
+    if (st == "completed") break;
+    if (st == "failed" || st == "cancelled" || monotonic_ns() > deadline) {
+      throw Error(ErrorKind::Runtime, "QEMU's own device-state migration ended '" + st +
+                                          "': " + status_.value("error-desc", std::string("no reason given")));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  capture_ = capture_qemu_stream(bytes);
+  if (capture_->machine != machine_) {
+    throw Error(ErrorKind::Runtime, "QEMU's device state names machine '" + capture_->machine + "', not '" +
+                                        machine_ + "' as it said before the migration");
+  }
+}
+
+void QemuSwitchover::write_final_pages(stream::StreamWriter& writer) {
+  capture();
+  write_captured_pages(*capture_, writer);
+}
+
+void QemuSwitchover::write_sections(stream::StreamWriter& writer) {
+  capture();
+  write_captured_sections(*capture_, writer);
+}
+
+}  // namespace dpdc

@@ -1,0 +1,88 @@
+#pragma once
+// An unmodified QEMU as a migration source: its RAM blocks, its shared guest
+// RAM mapped into the engine, and the switchover that takes QEMU's device
+// state from its own x-ignore-shared migration (see qemu_device_capture.h).
+//
+// What QEMU must offer (each missing piece is a one-line error that says what
+// to add to its command line): a QMP socket, and guest RAM in one shared
+// memory backend (-object memory-backend-memfd,...,share=on, named as the
+// destination's RAM block, e.g. pc.ram).
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dpdc/mapping.h"
+#include "live_world.h"
+#include "proc_inspect.h"
+#include "qemu_device_capture.h"
+#include "qmp_client.h"
+#include "stream_format.h"
+
+namespace dpdc {
+
+// Pure helpers (unit-tested).
+struct QemuRamBlock {
+  std::string name;
+  std::uint64_t offset = 0;  // in QEMU's ram_addr space
+  std::uint64_t used = 0;    // bytes
+};
+// The rows of HMP `info ramblock`. Throws Error(Target) if there are none.
+std::vector<QemuRamBlock> parse_info_ramblock(std::string_view text);
+// QOM type of /machine ("pc-i440fx-7.2-machine") -> stream machine name ("pc-i440fx-7.2").
+std::string machine_from_qom_type(std::string_view type);
+// True for a qemu-system-* process.
+bool is_qemu(const VmmProcess& process);
+
+class QemuSource {
+ public:
+  // Connects over QMP and maps the shared guest RAM. Throws Error(Target)
+  // naming what QEMU lacks.
+  QemuSource(const VmmProcess& process, const std::string& qmp_path);
+
+  QmpClient& qmp() { return *qmp_; }
+  const std::string& machine() const { return machine_; }
+  bool kvm() const { return kvm_; }
+  const std::vector<stream::RamBlockInfo>& blocks() const { return blocks_; }
+  std::size_t shared_block() const { return shared_block_; }
+  std::span<const std::uint8_t> shared_ram() const {
+    return {ram_.as<const std::uint8_t>(), ram_.size()};
+  }
+
+ private:
+  std::unique_ptr<QmpClient> qmp_;
+  std::string machine_;
+  bool kvm_ = false;
+  std::vector<stream::RamBlockInfo> blocks_;
+  std::size_t shared_block_ = 0;
+  Mapping ram_;
+};
+
+// The switchover's device state: with the guest stopped, runs QEMU's own
+// migration with x-ignore-shared into a private unix socket and keeps what it
+// sends; restores the capability afterwards.
+class QemuSwitchover final : public DeviceStateSource {
+ public:
+  QemuSwitchover(QmpClient& qmp, std::string machine);
+  ~QemuSwitchover() override;
+  void write_final_pages(stream::StreamWriter& writer) override;
+  void write_sections(stream::StreamWriter& writer) override;
+  // QEMU's own view of its device-state migration (query-migrate), once done.
+  const nlohmann::json& qemu_status() const { return status_; }
+
+ private:
+  void capture();
+
+  QmpClient& qmp_;
+  std::string machine_;
+  std::optional<QemuDeviceCapture> capture_;
+  bool restore_ignore_shared_ = false;
+  nlohmann::json status_;
+};
+
+}  // namespace dpdc
