@@ -38,9 +38,11 @@ void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes)
 }
 
 Qemu::Qemu(const TempDir& dir, std::vector<std::string> args) : sock_(dir / ("qmp" + std::to_string(++counter_))) {
-  std::vector<std::string> argv{qemu_binary(), "-display", "none", "-nodefaults", "-accel", "tcg", "-qmp",
-                                "unix:" + sock_ + ",server=on,wait=off"};
+  // The test's own QMP socket goes last: a -qmp in `args` comes first and is
+  // the one a tool finds on QEMU's command line (QEMU serves one client per socket).
+  std::vector<std::string> argv{qemu_binary(), "-display", "none", "-nodefaults", "-accel", "tcg"};
   argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"-qmp", "unix:" + sock_ + ",server=on,wait=off"});
   child_ = std::make_unique<Child>(argv);
   auto deadline = std::chrono::steady_clock::now() + 10s;
   while (!qmp_) {

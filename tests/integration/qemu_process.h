@@ -24,6 +24,7 @@ class Qemu {
   Qemu(const TempDir& dir, std::vector<std::string> args);
   ~Qemu();
   QmpClient& qmp() { return *qmp_; }
+  pid_t pid() const { return child_->pid(); }
   std::string stderr_text() { return child_->err(); }
   // Polls query-migrate until completed or failed (or the timeout passes).
   nlohmann::json wait_migration(std::chrono::seconds timeout = std::chrono::seconds(20));

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "ab_check.h"
 #include "facilities.h"
 #include "qmp_client.h"
 #include "subprocess.h"
@@ -24,21 +25,6 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 using test::VmProcess;
-
-// QEMU's migration-test rule for the ab guest: reading the first byte of each
-// page in order, values step down (by one, mod 256) at most once.
-void expect_ab_consistent(const std::vector<std::uint8_t>& ram, std::uint64_t first_page, std::uint64_t pages) {
-  bool edge = false;
-  std::uint8_t last = ram[first_page * 4096];
-  for (std::uint64_t p = first_page + 1; p < first_page + pages; ++p) {
-    std::uint8_t b = ram[p * 4096];
-    if (b == last) continue;
-    ASSERT_TRUE(static_cast<std::uint8_t>(b + 1) == last && !edge)
-        << "lost write: page " << p << " holds " << int(b) << " after " << int(last);
-    edge = true;
-    last = b;
-  }
-}
 
 void migrate(const std::string& workload, const std::string& policy, const std::string& transport,
              const std::string& mem = "64M", const std::string& max_bw = "") {
@@ -69,7 +55,7 @@ void migrate(const std::string& workload, const std::string& policy, const std::
   while (diff < src_ram.size() && src_ram[diff] == dst_ram[diff]) ++diff;
   EXPECT_EQ(diff, src_ram.size()) << policy << "/" << workload << ": memory differs at byte " << diff;
   json area = dst.workload_area();
-  if (workload.rfind("ab", 0) == 0) expect_ab_consistent(dst_ram, area["first-page"], area["pages"]);
+  if (workload.rfind("ab", 0) == 0) test::expect_ab_consistent(dst_ram, area["first-page"], area["pages"]);
 
   dst.qmp().execute("cont");
   std::this_thread::sleep_for(2s);

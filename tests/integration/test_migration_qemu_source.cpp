@@ -1,0 +1,265 @@
+// `dpdc-engine attach --pid <qemu> --to URI`: live migration of a running,
+// unmodified QEMU (under TCG here) running dpdc-guest, into an unmodified
+// `qemu-system-x86_64 -incoming`. The guest's RAM is a shared memfd backend;
+// the engine tracks it by page content and splices in QEMU's own device state.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <thread>
+
+#include "ab_check.h"
+#include "facilities.h"
+#include "guest_status.h"
+#include "qemu_process.h"
+#include "subprocess.h"
+#include "temp_dir.h"
+
+namespace dpdc {
+namespace {
+
+using namespace std::chrono_literals;
+
+const std::string kRam = "64M";
+constexpr std::uint64_t kRamBytes = 64ull << 20;
+
+std::string guest_image() { return std::string(DPDC_BIN_DIR) + "/dpdc-guest.img"; }
+std::string engine() { return std::string(DPDC_BIN_DIR) + "/dpdc-engine"; }
+
+std::vector<std::string> machine_args(const std::string& workload) {
+  return {"-M", "pc", "-m", kRam, "-kernel", guest_image(), "-append", workload};
+}
+
+// A source as the README describes it, with a QMP socket of its own for the
+// engine (the test keeps the other one).
+std::vector<std::string> source_args(const test::TempDir& dir, const std::string& workload) {
+  static int n = 0;
+  return {"-qmp",   "unix:" + (dir / ("engine" + std::to_string(++n) + ".sock")) + ",server=on,wait=off",
+          "-object", "memory-backend-memfd,id=pc.ram,size=" + kRam + ",share=on",
+          "-M",      "pc,memory-backend=pc.ram",
+          "-m",      kRam,
+          "-kernel", guest_image(),
+          "-append", workload};
+}
+
+int free_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(s);
+  return ntohs(a.sin_port);
+}
+
+std::vector<std::uint8_t> pmem(test::Qemu& q, const test::TempDir& dir, std::uint64_t gpa, std::uint64_t size) {
+  static int n = 0;
+  const std::string file = dir / ("pmem" + std::to_string(++n));
+  q.qmp().execute("pmemsave", {{"val", gpa}, {"size", size}, {"filename", file}});
+  auto bytes = test::read_file(file);
+  std::filesystem::remove(file);
+  return bytes;
+}
+
+dpdc_guest_status guest_status(test::Qemu& q, const test::TempDir& dir) {
+  auto bytes = pmem(q, dir, DPDC_GUEST_STATUS_GPA, sizeof(dpdc_guest_status));
+  dpdc_guest_status st{};
+  if (bytes.size() == sizeof st) std::memcpy(&st, bytes.data(), sizeof st);
+  return st;
+}
+
+// Waits until the guest has finished `rounds` more rounds than `after`.
+bool wait_rounds(test::Qemu& q, const test::TempDir& dir, std::uint64_t after, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = guest_status(q, dir);
+    if (st.magic == DPDC_GUEST_STATUS_MAGIC && st.state == DPDC_GUEST_RUNNING && st.rounds > after) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return false;
+}
+
+std::string status_of(test::Qemu& q) { return q.qmp().execute("query-status").value("status", ""); }
+
+bool wait_status(test::Qemu& q, const std::string& want, std::chrono::seconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (status_of(q) == want) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+bool ignore_shared_on(test::Qemu& q) {
+  for (const auto& c : q.qmp().execute("query-migrate-capabilities")) {
+    if (c.value("capability", "") == "x-ignore-shared") return c.value("state", false);
+  }
+  return false;
+}
+
+std::size_t device_dirs_left() {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator("/tmp")) {
+    if (e.path().filename().string().rfind("dpdc-devices-", 0) == 0) ++n;
+  }
+  return n;
+}
+
+class QemuSourceMigration : public ::testing::TestWithParam<std::string> {};
+
+// The ab guest on the destination: consistent memory, and it keeps counting.
+TEST_P(QemuSourceMigration, AbGuestRunsOnAtTheDestination) {
+  DPDC_REQUIRE(qemu);
+  const std::string policy = GetParam();
+  test::TempDir dir;
+  const std::string workload = "ab,pages=2048";
+  test::Qemu src(dir, source_args(dir, workload));
+  ASSERT_TRUE(wait_rounds(src, dir, 2, 60s)) << "the source guest did not start";
+  const int port = free_port();
+  auto dst_args = machine_args(workload);
+  dst_args.insert(dst_args.end(), {"-incoming", "tcp:127.0.0.1:" + std::to_string(port)});
+  test::Qemu dst(dir, dst_args);
+
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
+                      "tcp:127.0.0.1:" + std::to_string(port), "--policy", policy, "--max-bandwidth", "200", "--json"},
+                     {}, 120s);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto report = nlohmann::json::parse(r.out);
+  EXPECT_EQ(report.value("source_status", ""), "postmigrate");
+  EXPECT_EQ(report.value("dirty_source", ""), "page-content");
+  EXPECT_GE(report["totals"].value("pages_sent", 0u), kRamBytes / 4096);
+  EXPECT_FALSE(ignore_shared_on(src)) << "the engine must restore QEMU's capability";
+
+  ASSERT_TRUE(wait_status(dst, "running", 30s)) << "destination did not resume: " << status_of(dst);
+  dst.qmp().execute("stop");
+  auto st = guest_status(dst, dir);
+  ASSERT_EQ(st.magic, DPDC_GUEST_STATUS_MAGIC);
+  ASSERT_EQ(st.area_pages, 2048u);
+  test::expect_ab_consistent(pmem(dst, dir, st.area_gpa, st.area_pages * 4096), 0, st.area_pages);
+  dst.qmp().execute("cont");
+  EXPECT_TRUE(wait_rounds(dst, dir, st.rounds + 2, 60s)) << "the guest does not run on at the destination";
+  EXPECT_EQ(status_of(src), "postmigrate");
+}
+
+INSTANTIATE_TEST_SUITE_P(Policies, QemuSourceMigration, ::testing::Values("xen", "qemu", "dpdc"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+// With the destination kept paused after loading, its RAM must equal the
+// source's RAM at the stop, byte for byte, across several rounds.
+TEST(QemuSourceMigrationBytes, DestinationRamEqualsSourceRamAtTheStop) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  const std::string workload = "hotcold,hot=10,writes=90";
+  test::Qemu src(dir, source_args(dir, workload));
+  ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
+  const std::string sock = dir / "mig.sock";
+  auto dst_args = machine_args(workload);
+  dst_args.insert(dst_args.end(), {"-S", "-incoming", "unix:" + sock});
+  test::Qemu dst(dir, dst_args);
+
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to", "unix:" + sock, "--policy",
+                      "dpdc", "--max-bandwidth", "100", "--json"},
+                     {}, 120s);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto report = nlohmann::json::parse(r.out);
+  EXPECT_GE(report["totals"].value("rounds", 0u), 2u);
+  ASSERT_EQ(dst.wait_migration(30s).value("status", ""), "completed");
+  EXPECT_EQ(status_of(dst), "paused");
+  EXPECT_EQ(status_of(src), "postmigrate");
+  auto a = pmem(src, dir, 0, kRamBytes);
+  auto b = pmem(dst, dir, 0, kRamBytes);
+  ASSERT_EQ(a.size(), kRamBytes);
+  ASSERT_EQ(b.size(), kRamBytes);
+  std::uint64_t diff = 0;
+  while (diff < kRamBytes && a[diff] == b[diff]) ++diff;
+  EXPECT_EQ(diff, kRamBytes) << "first difference at guest physical address " << diff;
+  auto st = guest_status(dst, dir);
+  EXPECT_EQ(st.state, static_cast<std::uint32_t>(DPDC_GUEST_RUNNING));
+}
+
+TEST(QemuSourceAborts, RefusedDestinationLeavesTheSourceRunning) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  test::Qemu src(dir, source_args(dir, "ab,pages=256"));
+  ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
+                      "tcp:127.0.0.1:" + std::to_string(free_port())});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(status_of(src), "running");
+  auto before = guest_status(src, dir).rounds;
+  EXPECT_TRUE(wait_rounds(src, dir, before, 30s));
+}
+
+TEST(QemuSourceAborts, DestinationGoneMidwayLeavesTheSourceRunning) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  test::Qemu src(dir, source_args(dir, "ab,pages=256"));
+  ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
+  const std::size_t dirs_before = device_dirs_left();
+  // A destination that takes the first bytes, then hangs up.
+  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  socklen_t len = sizeof a;
+  ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
+  ::listen(ls, 1);
+  std::thread hangup([ls] {
+    int c = ::accept(ls, nullptr, nullptr);
+    char buf[4096];
+    (void)::read(c, buf, sizeof buf);
+    ::close(c);
+  });
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
+                      "tcp:127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--max-bandwidth", "20"});
+  hangup.join();
+  ::close(ls);
+  EXPECT_NE(r.code, 0);
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(status_of(src), "running");
+  EXPECT_FALSE(ignore_shared_on(src));
+  EXPECT_EQ(device_dirs_left(), dirs_before);
+  auto before = guest_status(src, dir).rounds;
+  EXPECT_TRUE(wait_rounds(src, dir, before, 30s));
+}
+
+TEST(QemuSourceBadInput, PrivateRamNamesTheBackendToAdd) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  auto args = machine_args("idle");
+  args.insert(args.begin(), {"-qmp", "unix:" + (dir / "engine.sock") + ",server=on,wait=off"});
+  test::Qemu src(dir, args);
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to", "unix:" + (dir / "x.sock")});
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("memory-backend-memfd"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("share=on"), std::string::npos) << r.err;
+  EXPECT_EQ(status_of(src), "running");
+}
+
+TEST(QemuSourceBadInput, NoQmpSocketSaysWhatToAdd) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  test::Child qemu({test::qemu_binary(), "-display", "none", "-nodefaults", "-accel", "tcg", "-S", "-M", "none"});
+  // Wait until QEMU has replaced the forked test process.
+  for (int i = 0; i < 100; ++i) {
+    auto link = std::filesystem::read_symlink("/proc/" + std::to_string(qemu.pid()) + "/exe").filename().string();
+    if (link.rfind("qemu-system", 0) == 0) break;
+    std::this_thread::sleep_for(50ms);
+  }
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(qemu.pid()), "--to", "unix:" + (dir / "x.sock")});
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("-qmp unix:"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace dpdc
