@@ -24,9 +24,13 @@ int main(int argc, char** argv) {
 
   dpdc::AttachOptions attach;
   auto* cmd = app.add_subcommand("attach",
-                                 "Attach the in-kernel dirty tracker to a running VMM (QEMU or dpdc-vm).\n"
-                                 "Example: dpdc-engine attach --pid $(pidof dpdc-vm) --observe --seconds 10");
-  cmd->add_option("--pid", attach.pid, "pid of the VMM process (it must run with -accel kvm,dirty-ring-size=N)")
+                                 "Attach to a running VMM (QEMU or dpdc-vm): observe or record its dirty pages,\n"
+                                 "or live-migrate it.\n"
+                                 "Example: dpdc-engine attach --pid $(pidof dpdc-vm) --observe --seconds 10\n"
+                                 "Example: dpdc-engine attach --pid $(pidof qemu-system-x86_64) --to tcp:HOST:4444");
+  cmd->add_option("--pid", attach.pid,
+                  "pid of the VMM process (--observe/--record: run with -accel kvm,dirty-ring-size=N; --to with\n"
+                  "QEMU: guest RAM in a shared memory backend, see README)")
       ->required();
   cmd->add_option("--qmp", attach.qmp, "QMP unix socket of the VMM (default: taken from its -qmp option)");
   cmd->add_flag("--observe", attach.observe,
@@ -44,8 +48,8 @@ int main(int argc, char** argv) {
                 "JSON output: observe/record print one object per sample and a summary; --to prints the report");
   dpdc::MigrateOptions migrate;
   auto* to_opt = cmd->add_option("--to", migrate.to,
-                                 "live-migrate the guest to tcp:HOST:PORT, unix:PATH or file:PATH (a dpdc-vm\n"
-                                 "started with -incoming, or a file); the source stays paused afterwards");
+                                 "live-migrate the guest to tcp:HOST:PORT, unix:PATH or file:PATH (a dpdc-vm or\n"
+                                 "QEMU started with -incoming, or a file); the source stays paused afterwards");
   cmd->add_option("--policy", migrate.policy, "pre-copy policy for --to: dpdc (default), xen or qemu")
       ->check(CLI::IsMember({"dpdc", "xen", "qemu"}));
   cmd->add_option("--max-bandwidth", migrate.max_bandwidth_mb_s, "bandwidth cap for --to in MB/s (default: none)")
