@@ -126,7 +126,7 @@ TEST(DpdcGuestArgs, AcceptsWhatDpdcVmAccepts) {
   for (const std::string text :
        {"idle", "ab", "ab,pages=2048", "seq,pages=10,rounds=3,seed=7", "hotcold", "hotcold,hot=25,writes=75",
         "hotcold,writes=0,hot=100", "zipf", "zipf,s=0.8", "zipf,s=2", "zipf,s=10", "zipf,s=.5", "ab,sync=off",
-        "seq,sync=no", "ab,seed=18446744073709551615", "ab,pages=1099511627776", "ab,rounds=281474976710656"}) {
+        "seq,sync=no", "ab,seed=18446744073709551615", "ab,pages=1099511627776", "ab,rounds=281474976710656", "hotcold,delay=200", "seq,delay=0"}) {
     SCOPED_TRACE(text);
     const vm::WorkloadSpec want = vm::parse_workload_spec(text);
     dpdc_guest_args got{};
@@ -138,6 +138,7 @@ TEST(DpdcGuestArgs, AcceptsWhatDpdcVmAccepts) {
     EXPECT_EQ(got.seed, want.seed);
     EXPECT_EQ(got.hot_percent, want.hot_percent);
     EXPECT_EQ(got.write_percent, want.write_percent);
+    EXPECT_EQ(got.delay, want.delay);
     EXPECT_NEAR(static_cast<double>(got.zipf_s_q32) / 4294967296.0, want.zipf_s, 1e-9);
   }
 }
@@ -171,6 +172,8 @@ TEST(DpdcGuestArgs, RefusesWhatDpdcVmRefuses) {
            {"zipf,s=", DPDC_GUEST_ERR_BAD_VALUE, 7},
            {"ab,sync=maybe", DPDC_GUEST_ERR_BAD_VALUE, 8},
            {"ab,seed=1,seed=2", DPDC_GUEST_ERR_DUPLICATE_KEY, 10},
+           {"ab,delay=100000001", DPDC_GUEST_ERR_BAD_VALUE, 9},
+           {"ab,delay=x", DPDC_GUEST_ERR_BAD_VALUE, 9},
        }) {
     SCOPED_TRACE(c.text);
     EXPECT_THROW(vm::parse_workload_spec(c.text), vm::WorkloadSpecError);

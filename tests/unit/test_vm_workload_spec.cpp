@@ -58,6 +58,9 @@ TEST(VmWorkloadSpec, Keys)
     EXPECT_DOUBLE_EQ(parse_workload_spec("zipf,s=0.8").zipf_s, 0.8);
     EXPECT_FALSE(parse_workload_spec("seq,sync=off").sync);
     EXPECT_TRUE(parse_workload_spec("ab,sync=yes").sync);
+    EXPECT_EQ(parse_workload_spec("seq,delay=300").delay, 300u);
+    EXPECT_EQ(parse_workload_spec("seq").delay, 0u);
+    EXPECT_THROW(parse_workload_spec("seq,delay=100000001"), WorkloadSpecError);
 }
 
 TEST(VmWorkloadSpec, Errors)

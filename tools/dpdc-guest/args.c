@@ -79,6 +79,7 @@ enum key_bit {
     KEY_HOT = 1u << 4,
     KEY_WRITES = 1u << 5,
     KEY_S = 1u << 6,
+    KEY_DELAY = 1u << 7,
 };
 
 uint32_t dpdc_guest_parse_args(const char *text, uint32_t len, struct dpdc_guest_args *out, uint32_t *error_at)
@@ -86,7 +87,7 @@ uint32_t dpdc_guest_parse_args(const char *text, uint32_t len, struct dpdc_guest
     out->workload = DPDC_WL_IDLE;
     out->hot_percent = 10;
     out->write_percent = 90;
-    out->reserved = 0;
+    out->delay = 0;
     out->pages = 0;
     out->rounds = 0;
     out->seed = 1;
@@ -133,6 +134,10 @@ uint32_t dpdc_guest_parse_args(const char *text, uint32_t len, struct dpdc_guest
             } else if (text_is(key, "rounds")) {
                 bit = KEY_ROUNDS;
                 ok = parse_range(value, 0, 1ull << 48, &out->rounds);
+            } else if (text_is(key, "delay")) {
+                bit = KEY_DELAY;
+                ok = parse_range(value, 0, 100000000, &v);
+                out->delay = (uint32_t)v;
             } else if (text_is(key, "seed")) {
                 bit = KEY_SEED;
                 ok = parse_u64(value, &out->seed);

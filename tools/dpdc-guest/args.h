@@ -17,7 +17,7 @@ struct dpdc_guest_args {
     uint32_t workload;      /* enum dpdc_workload_id */
     uint32_t hot_percent;   /* hotcold: hot=, 1..100 */
     uint32_t write_percent; /* hotcold: writes=, 0..100 */
-    uint32_t reserved;
+    uint32_t delay;         /* delay=, 0..100000000 PAUSEs after every write */
     uint64_t pages;         /* 0 = the whole workload area */
     uint64_t rounds;        /* 0 = forever */
     uint64_t seed;

@@ -154,6 +154,7 @@ void dpdc_guest_start(uint32_t loader_magic, uint32_t mbi_gpa)
     bi->ranges[0].pages = pages;
     bi->hot_percent = args.hot_percent;
     bi->write_percent = args.write_percent;
+    bi->delay = args.delay;
     if (args.workload == DPDC_WL_ZIPF) {
         uint32_t ranks = dpdc_zipf_ranks(pages);
         dpdc_zipf_cdf(zipf_cdf, ranks, args.zipf_s_q32);

@@ -58,6 +58,7 @@ BootImage build_boot_image(const MemoryLayout& mem, const WorkloadArea& area, co
         bi.ranges[i] = area.ranges[i];
     bi.hot_percent = spec.hot_percent;
     bi.write_percent = spec.write_percent;
+    bi.delay = spec.delay;
 
     std::vector<std::uint32_t> cdf;
     if (spec.kind == WorkloadKind::Zipf) {

@@ -25,7 +25,7 @@ constexpr std::array<KindInfo, 5> kKinds{{
     {WorkloadKind::Seq, "seq", ""},
 }};
 
-constexpr std::string_view kCommonKeys = "pages, rounds, sync, seed";
+constexpr std::string_view kCommonKeys = "pages, rounds, sync, seed, delay";
 constexpr std::string_view kNames = "idle, ab, hotcold, zipf, seq";
 
 [[noreturn]] void fail(const std::string& what, std::string_view todo)
@@ -94,6 +94,8 @@ WorkloadSpec parse_workload_spec(std::string_view text)
             spec.pages = number(key, value, 1, UINT64_C(1) << 40);
         } else if (key == "rounds") {
             spec.rounds = number(key, value, 0, UINT64_C(1) << 48);
+        } else if (key == "delay") {
+            spec.delay = static_cast<std::uint32_t>(number(key, value, 0, 100'000'000));
         } else if (key == "seed") {
             spec.seed = number(key, value, 0, UINT64_MAX);
         } else if (key == "sync") {

@@ -14,6 +14,7 @@ struct WorkloadSpec {
     WorkloadKind kind = WorkloadKind::Idle;
     std::uint64_t pages = 0;   // 0 = the whole workload area
     std::uint64_t rounds = 0;  // 0 = forever
+    std::uint32_t delay = 0;   // PAUSE iterations after every write
     bool sync = false;
     std::uint64_t seed = 1;
     std::uint32_t hot_percent = 10;    // hotcold: hot=

@@ -52,6 +52,9 @@ struct dpdc_boot_info {
     uint64_t zipf_table_gpa; /* uint32_t cdf[zipf_ranks], scaled to 2^32-1 */
     uint32_t zipf_ranks;
     uint32_t zipf_multiplier; /* rank -> group = rank * mult % ranks (a permutation) */
+    /* pacing */
+    uint32_t delay;  /* spin this many PAUSE iterations after every write (0: none) */
+    uint32_t reserved;
 };
 
 #endif

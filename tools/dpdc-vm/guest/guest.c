@@ -69,6 +69,14 @@ struct ctx {
 void DPDC_GUEST_ROUND_HOOK(uint32_t vcpu, uint64_t done);
 #endif
 
+/* Sets the write rate when the guest runs faster than a migration can follow
+ * (TCG, a fast host): `delay=` PAUSE iterations after every write. */
+static inline void pace(const struct ctx *c)
+{
+    for (uint32_t i = c->bi->delay; i != 0; i--)
+        __asm__ volatile("pause" : : : "memory");
+}
+
 /* Ends a round; returns nonzero when the vCPU must stop. */
 static int end_round(struct ctx *c, uint64_t *done)
 {
@@ -87,6 +95,7 @@ static void run_ab(struct ctx *c)
         for (uint64_t i = 0; i < c->count; i++) {
             volatile uint8_t *p = (volatile uint8_t *)page_gpa(c->bi, c->first + i);
             *p = (uint8_t)(*p + 1);
+            pace(c);
         }
         if (end_round(c, &done))
             return;
@@ -100,6 +109,7 @@ static void run_seq(struct ctx *c)
         for (uint64_t i = 0; i < c->count; i++) {
             volatile uint64_t *p = (volatile uint64_t *)page_gpa(c->bi, c->first + i);
             *p = done + 1;
+            pace(c);
         }
         if (end_round(c, &done))
             return;
@@ -110,6 +120,7 @@ static void touch(struct ctx *c, uint64_t local)
 {
     volatile uint64_t *p = (volatile uint64_t *)page_gpa(c->bi, c->first + local);
     *p = *p + 1;
+    pace(c);
 }
 
 static void run_hotcold(struct ctx *c)
