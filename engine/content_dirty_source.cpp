@@ -26,21 +26,40 @@ void ContentDirtySource::collect(Bitmap& out, Scan scan) {
     if (start - last_scan_end_ < min_gap) return;
   }
   const std::size_t pages = hashes_.size();
-  for (std::size_t p = 0; p < pages; ++p) {
-    const std::uint64_t h = hash_page(ram_.subspan(p * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE));
-    if (baseline_ && h != hashes_[p]) {
-      dpdc_page& rec = history_[p];
-      rec.prev_ns = rec.last_ns;
-      rec.last_ns = start;
-      rec.count++;
-      if (p < out.size()) out.set(p);
+  if (threads_ <= 1 || pages < 4096) {
+    scan_range(0, pages, start, out);
+  } else {
+    // Disjoint page ranges, each with its own bitmap: no shared writes. The
+    // ranges are multiples of 64 pages so that bitmap words do not straddle.
+    const std::size_t per = (pages / threads_ + 63) & ~std::size_t{63};
+    std::vector<Bitmap> parts(threads_, Bitmap(out.size()));
+    std::vector<std::thread> workers;
+    for (unsigned t = 1; t < threads_; ++t) {
+      const std::size_t first = std::min(pages, t * per), last = std::min(pages, (t + 1) * per);
+      workers.emplace_back([this, first, last, start, &parts, t] { scan_range(first, last, start, parts[t]); });
     }
-    hashes_[p] = h;
+    scan_range(0, std::min(pages, per), start, out);
+    for (auto& w : workers) w.join();
+    for (unsigned t = 1; t < threads_; ++t) out |= parts[t];
   }
   baseline_ = true;
   ++scans_;
   last_scan_end_ = clock_();
   last_scan_ns_ = last_scan_end_ - start;
+}
+
+void ContentDirtySource::scan_range(std::size_t first, std::size_t last, std::uint64_t now, Bitmap& out) {
+  for (std::size_t p = first; p < last; ++p) {
+    const std::uint64_t h = hash_page(ram_.subspan(p * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE));
+    if (baseline_ && h != hashes_[p]) {
+      dpdc_page& rec = history_[p];
+      rec.prev_ns = rec.last_ns;
+      rec.last_ns = now;
+      rec.count++;
+      if (p < out.size()) out.set(p);
+    }
+    hashes_[p] = h;
+  }
 }
 
 bool ContentDirtySource::sent(std::uint64_t page, std::span<const std::uint8_t> bytes) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "dirty_source.h"
@@ -32,6 +33,9 @@ class ContentDirtySource final : public DirtySource {
   void collect(Bitmap& out, Scan scan) override;
   std::span<const dpdc_page> history() override { return history_; }
   bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) override;
+  // Once the guest is paused its CPUs are idle and the scan is downtime:
+  // scans then use every CPU.
+  void guest_stopped() override { threads_ = std::max(1u, std::thread::hardware_concurrency()); }
 
   std::uint64_t scans() const noexcept { return scans_; }
 
@@ -42,7 +46,10 @@ class ContentDirtySource final : public DirtySource {
   std::function<std::uint64_t()> clock_;
   std::vector<std::uint64_t> hashes_;
   std::vector<dpdc_page> history_;
+  void scan_range(std::size_t first, std::size_t last, std::uint64_t now, Bitmap& out);
+
   bool baseline_ = false;
+  unsigned threads_ = 1;
   std::uint64_t scans_ = 0;
   std::uint64_t last_scan_end_ = 0;
   std::uint64_t last_scan_ns_ = 0;

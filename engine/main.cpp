@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
                                  "QEMU started with -incoming, or a file); the source stays paused afterwards");
   cmd->add_option("--policy", migrate.policy, "pre-copy policy for --to: dpdc (default), xen or qemu")
       ->check(CLI::IsMember({"dpdc", "xen", "qemu"}));
-  cmd->add_option("--max-bandwidth", migrate.max_bandwidth_mb_s, "bandwidth cap for --to in MB/s (default: none)")
+  cmd->add_option("--max-bandwidth", migrate.max_bandwidth_mb_s, "bandwidth cap for --to in MB/s while the guest runs (default: none; the stop-and-copy\n"
+                  "round is uncapped, as in QEMU)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--downtime-limit", migrate.downtime_limit_ms, "downtime limit for --to in ms (default 300)");
   to_opt->excludes("--observe");

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
 #include <ostream>
 
 #include "dirty_track_loader.h"
@@ -30,15 +31,18 @@ namespace {
 // The source VMM over QMP: pausing it is the switchover.
 class QmpGuest final : public GuestControl {
  public:
-  explicit QmpGuest(QmpClient& qmp) : qmp_(qmp) {}
+  explicit QmpGuest(QmpClient& qmp, std::function<void()> after_stop = {})
+      : qmp_(qmp), after_stop_(std::move(after_stop)) {}
   void stop() override {
     qmp_.execute("stop");
     stopped_at_ = monotonic_ns();
+    if (after_stop_) after_stop_();
   }
   bool stopped() const { return stopped_at_ != 0; }
 
  private:
   QmpClient& qmp_;
+  std::function<void()> after_stop_;
   std::uint64_t stopped_at_ = 0;
 };
 
@@ -185,8 +189,8 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const
   if (!options.json && ::isatty(STDERR_FILENO)) {
     setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
   }
-  QmpGuest guest(qemu.qmp());
   QemuSwitchover devices(qemu.qmp(), qemu.machine());
+  QmpGuest guest(qemu.qmp(), [&] { devices.begin(); });
   MigrationResult result = migrate_or_resume(source, guest, qemu.qmp(), setup, transport, policy, devices);
   print_result(options, dest, result, qemu.qmp(),
                {{"dirty_source", "page-content"},

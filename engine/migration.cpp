@@ -5,6 +5,24 @@
 
 namespace dpdc {
 
+namespace {
+
+// Stops the guest, then lets the last round use the whole link.
+class StopLiftsCap final : public GuestControl {
+ public:
+  StopLiftsCap(GuestControl& guest, Transport& transport) : guest_(guest), transport_(transport) {}
+  void stop() override {
+    guest_.stop();
+    transport_.lift_cap();
+  }
+
+ private:
+  GuestControl& guest_;
+  Transport& transport_;
+};
+
+}  // namespace
+
 MigrationResult run_migration(DirtySource& source, GuestControl& guest, const MigrationSetup& setup,
                               Transport& transport, Policy& policy, DeviceStateSource* devices) {
   if (setup.tracked_block >= setup.blocks.size() || setup.blocks[setup.tracked_block].used_length != setup.ram.size()) {
@@ -20,7 +38,8 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
   lo.interrupt = setup.interrupt;
   lo.block = setup.tracked_block;
   lo.devices = devices;
-  LiveWorld world(source, setup.ram, writer, guest, lo);
+  StopLiftsCap stop_then_uncap(guest, transport);
+  LiveWorld world(source, setup.ram, writer, stop_then_uncap, lo);
   MigrationResult result;
   PrecopyOptions po;
   po.progress = setup.progress;

@@ -3,11 +3,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <charconv>
+#include <cstring>
 #include <chrono>
 #include <filesystem>
 #include <sstream>
@@ -68,41 +70,104 @@ UniqueFd open_backend_fd(pid_t pid, const std::string& name, std::uint64_t size)
   return std::move(found.front());
 }
 
-// Closes and removes a private socket directory.
-struct PrivateSocket {
-  fs::path dir;
-  UniqueFd listener;
-  PrivateSocket() {
-    char tmpl[] = "/tmp/dpdc-devices-XXXXXX";
-    if (!::mkdtemp(tmpl)) throw_errno(errno, "creating a private directory for QEMU's device state");
-    dir = tmpl;
-    listener = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!listener) throw_errno(errno, "creating a unix socket");
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    const std::string p = path();
-    p.copy(addr.sun_path, sizeof addr.sun_path - 1);
-    check_sys(::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), "binding the device-state socket");
-    check_sys(::listen(listener.get(), 1), "listening on the device-state socket");
-  }
-  ~PrivateSocket() {
-    listener.reset();
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string path() const { return (dir / "devices.sock").string(); }
-};
-
-bool wait_readable(int fd, int timeout_ms) {
-  pollfd p{fd, POLLIN, 0};
+bool wait_readable(int fd, int cancel_fd, int timeout_ms) {
+  pollfd p[2] = {{fd, POLLIN, 0}, {cancel_fd, POLLIN, 0}};
   int r;
   do {
-    r = ::poll(&p, 1, timeout_ms);
+    r = ::poll(p, 2, timeout_ms);
   } while (r < 0 && errno == EINTR);
-  return r > 0;
+  return r > 0 && (p[0].revents & (POLLIN | POLLHUP | POLLERR)) && !(p[1].revents & POLLIN);
 }
 
 }  // namespace
+
+// A private unix socket that QEMU's own migration connects to, read to the
+// end by a thread of its own (QEMU blocks once the socket buffer is full, so
+// someone must read while the engine sends its last round). The directory is
+// removed, and the thread stopped, on every path.
+class DeviceStateReceiver {
+ public:
+  DeviceStateReceiver() {
+    char tmpl[] = "/tmp/dpdc-devices-XXXXXX";
+    if (!::mkdtemp(tmpl)) throw_errno(errno, "creating a private directory for QEMU's device state");
+    dir_ = tmpl;
+    try {
+      listener_ = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (!listener_) throw_errno(errno, "creating a unix socket");
+      sockaddr_un addr{};
+      addr.sun_family = AF_UNIX;
+      path().copy(addr.sun_path, sizeof addr.sun_path - 1);
+      check_sys(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr),
+                "binding the device-state socket");
+      check_sys(::listen(listener_.get(), 1), "listening on the device-state socket");
+      cancel_ = UniqueFd(::eventfd(0, EFD_CLOEXEC));
+      if (!cancel_) throw_errno(errno, "creating an eventfd");
+    } catch (...) {
+      remove_dir();
+      throw;
+    }
+    reader_ = std::thread([this] { read_all(); });
+  }
+  ~DeviceStateReceiver() {
+    const std::uint64_t one = 1;
+    if (reader_.joinable()) {
+      (void)!::write(cancel_.get(), &one, sizeof one);
+      reader_.join();
+    }
+    remove_dir();
+  }
+  DeviceStateReceiver(const DeviceStateReceiver&) = delete;
+  DeviceStateReceiver& operator=(const DeviceStateReceiver&) = delete;
+
+  std::string path() const { return (dir_ / "devices.sock").string(); }
+
+  // Everything QEMU sent, once it closed the connection. Throws Error.
+  std::vector<std::uint8_t> take() {
+    reader_.join();
+    if (!error_.empty()) throw Error(ErrorKind::Runtime, error_);
+    return std::move(bytes_);
+  }
+
+ private:
+  static constexpr int kTimeoutMs = 30'000;
+
+  void read_all() {
+    if (!wait_readable(listener_.get(), cancel_.get(), kTimeoutMs)) {
+      error_ = "QEMU did not connect to hand over its device state within 30 s";
+      return;
+    }
+    UniqueFd conn(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!conn) {
+      error_ = std::string("accepting QEMU's device-state connection: ") + std::strerror(errno);
+      return;
+    }
+    std::vector<std::uint8_t> chunk(1 << 16);
+    for (;;) {
+      if (!wait_readable(conn.get(), cancel_.get(), kTimeoutMs)) {
+        error_ = "QEMU stopped sending its device state for 30 s";
+        return;
+      }
+      const ssize_t n = ::read(conn.get(), chunk.data(), chunk.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error_ = std::string("reading QEMU's device state: ") + std::strerror(errno);
+        return;
+      }
+      if (n == 0) return;
+      bytes_.insert(bytes_.end(), chunk.begin(), chunk.begin() + n);
+    }
+  }
+  void remove_dir() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+
+  fs::path dir_;
+  UniqueFd listener_, cancel_;
+  std::thread reader_;
+  std::vector<std::uint8_t> bytes_;  // written by the reader thread until it ends
+  std::string error_;
+};
 
 std::vector<QemuRamBlock> parse_info_ramblock(std::string_view text) {
   std::vector<QemuRamBlock> blocks;
@@ -190,38 +255,26 @@ QemuSwitchover::~QemuSwitchover() {
   }
 }
 
-void QemuSwitchover::capture() {
-  if (capture_) return;
-  PrivateSocket sock;
+void QemuSwitchover::begin() {
+  if (receiver_ || capture_) return;
   bool already = false;
   for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
     if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
   }
+  receiver_ = std::make_unique<DeviceStateReceiver>();
   if (!already) {
     qmp_.execute("migrate-set-capabilities",
                  {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
     restore_ignore_shared_ = true;
   }
-  qmp_.execute("migrate", {{"uri", "unix:" + sock.path()}});
+  qmp_.execute("migrate", {{"uri", "unix:" + receiver_->path()}});
+}
 
-  constexpr int kTimeoutMs = 30'000;
-  if (!wait_readable(sock.listener.get(), kTimeoutMs)) {
-    throw Error(ErrorKind::Runtime, "QEMU did not connect to hand over its device state within 30 s");
-  }
-  UniqueFd conn(::accept4(sock.listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
-  if (!conn) throw_errno(errno, "accepting QEMU's device-state connection");
-  std::vector<std::uint8_t> bytes;
-  std::vector<std::uint8_t> chunk(1 << 16);
-  for (;;) {
-    if (!wait_readable(conn.get(), kTimeoutMs)) {
-      throw Error(ErrorKind::Runtime, "QEMU stopped sending its device state for 30 s");
-    }
-    const ssize_t n = ::read(conn.get(), chunk.data(), chunk.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw_errno(errno, "reading QEMU's device state");
-    if (n == 0) break;
-    bytes.insert(bytes.end(), chunk.begin(), chunk.begin() + n);
-  }
+void QemuSwitchover::capture() {
+  if (capture_) return;
+  begin();
+  std::vector<std::uint8_t> bytes = receiver_->take();
+  receiver_.reset();
   // QEMU closes the socket once it has sent everything; its status says whether that was all.
   const std::uint64_t deadline = monotonic_ns() + 10'000'000'000ull;
   for (;;) {
@@ -232,7 +285,7 @@ void QemuSwitchover::capture() {
       throw Error(ErrorKind::Runtime, "QEMU's own device-state migration ended '" + st +
                                           "': " + status_.value("error-desc", std::string("no reason given")));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   capture_ = capture_qemu_stream(bytes);
   if (capture_->machine != machine_) {

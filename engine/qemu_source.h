@@ -63,6 +63,8 @@ class QemuSource {
   Mapping ram_;
 };
 
+class DeviceStateReceiver;
+
 // The switchover's device state: with the guest stopped, runs QEMU's own
 // migration with x-ignore-shared into a private unix socket and keeps what it
 // sends; restores the capability afterwards.
@@ -70,6 +72,10 @@ class QemuSwitchover final : public DeviceStateSource {
  public:
   QemuSwitchover(QmpClient& qmp, std::string machine);
   ~QemuSwitchover() override;
+  // Starts QEMU's migration right after the stop, so that it runs while the
+  // engine sends its last round (both are downtime). Optional: the first
+  // write_* call starts it otherwise.
+  void begin();
   void write_final_pages(stream::StreamWriter& writer) override;
   void write_sections(stream::StreamWriter& writer) override;
   // QEMU's own view of its device-state migration (query-migrate), once done.
@@ -80,6 +86,7 @@ class QemuSwitchover final : public DeviceStateSource {
 
   QmpClient& qmp_;
   std::string machine_;
+  std::unique_ptr<DeviceStateReceiver> receiver_;
   std::optional<QemuDeviceCapture> capture_;
   bool restore_ignore_shared_ = false;
   nlohmann::json status_;

@@ -35,6 +35,10 @@ class Transport {
   void write(std::span<const std::uint8_t> bytes);
   // Waits until every byte written so far has reached the kernel.
   void flush();
+  // From now on, no bandwidth cap. The cap protects the network while the
+  // guest runs; once it is paused every millisecond is downtime (QEMU lifts
+  // its max-bandwidth for the stop-and-copy phase too).
+  void lift_cap() noexcept { pacer_ = Pacer(0); }
   std::uint64_t bytes_written() const noexcept { return accepted_; }
   std::uint64_t bytes_completed() const noexcept { return completed_; }
   const Destination& destination() const noexcept { return dest_; }

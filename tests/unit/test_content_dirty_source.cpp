@@ -90,3 +90,26 @@ TEST(ContentDirtySource, AWriteThatRestoresTheSentBytesNeedsNoResend) {
 
 }  // namespace
 }  // namespace dpdc
+
+namespace dpdc {
+namespace {
+
+TEST(ContentDirtySource, ScansWithTheGuestStoppedUseEveryCpuAndMissNothing) {
+  constexpr std::size_t kBig = 10'000;  // not a multiple of 64: the last range is short
+  std::vector<std::uint8_t> ram(kBig * DPDC_PAGE_SIZE, 0);
+  std::uint64_t now = 1;
+  ContentDirtySource source(ram, [&] { return now; });
+  Bitmap out(kBig);
+  source.collect(out, Scan::Complete);
+  source.guest_stopped();
+  const std::vector<std::size_t> changed{0, 63, 64, 4999, 5000, 5001, 9998, 9999};
+  for (auto p : changed) ram[p * DPDC_PAGE_SIZE + 7] = 1;
+  source.collect(out, Scan::Complete);
+  std::vector<std::size_t> got;
+  out.for_each([&](std::size_t p) { got.push_back(p); });
+  EXPECT_EQ(got, changed);
+  for (auto p : changed) EXPECT_EQ(source.history()[p].count, 1u);
+}
+
+}  // namespace
+}  // namespace dpdc

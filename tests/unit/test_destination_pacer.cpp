@@ -51,6 +51,15 @@ TEST(Pacer, SchedulesChunksAtTheRate) {
   EXPECT_EQ(p.reserve(500'000, 3'000'000'000), 0u);          // late: no wait
 }
 
+TEST(Pacer, IdleTimeEarnsNoBurst) {
+  Pacer p(1e6);  // 1 MB/s
+  p.start(0);
+  // Nothing sent for 10 s, then three chunks: the rate holds from the first.
+  EXPECT_EQ(p.reserve(500'000, 10'000'000'000), 0u);
+  EXPECT_EQ(p.reserve(500'000, 10'000'000'000), 500'000'000u);
+  EXPECT_EQ(p.reserve(500'000, 10'000'000'000), 1'000'000'000u);
+}
+
 TEST(Pacer, AverageRateNeverExceedsTheCap) {
   Pacer p(10e6);
   std::uint64_t now = 0, bytes = 0;

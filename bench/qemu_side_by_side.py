@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""The same QEMU guest, the same workload, the same bandwidth cap, migrated by
+QEMU's own `migrate` and by `dpdc-engine attach --to` with each policy, in one
+run. Source and destination are unmodified qemu-system-x86_64 (TCG here),
+the guest is build/bin/dpdc-guest.img.
+
+Every figure is measured the same way for every method:
+  - bytes: what the destination received (counted by a relay in this script),
+  - rounds: QEMU's dirty-sync-count / the engine's rounds,
+  - total time: from the migration command to the destination's RESUME event,
+  - downtime: the source's STOP event to the destination's RESUME event
+    (QMP event timestamps, one clock: both QEMUs run on this machine).
+
+  bench/qemu_side_by_side.py [--workload W] [--ram MiB] [--caps 25,50]
+                             [--methods qemu-migrate,xen,qemu,dpdc] [--warmup S] [--json]
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("DPDC_BIN", os.path.join(ROOT, "build", "bin"))
+
+
+class Qmp:
+    """A QMP connection that keeps events (with QEMU's timestamps) aside."""
+
+    def __init__(self, path):
+        self.sock = socket.socket(socket.AF_UNIX)
+        for _ in range(400):
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                time.sleep(0.025)
+        self.f = self.sock.makefile("rw")
+        self.events = []
+        json.loads(self.f.readline())
+        self("qmp_capabilities")
+
+    def _read(self):
+        msg = json.loads(self.f.readline())
+        if "event" in msg:
+            ts = msg["timestamp"]
+            self.events.append((msg["event"], ts["seconds"] + ts["microseconds"] / 1e6))
+        return msg
+
+    def __call__(self, cmd, **args):
+        self.f.write(json.dumps({"execute": cmd, "arguments": args}) + "\n")
+        self.f.flush()
+        while True:
+            msg = self._read()
+            if "return" in msg:
+                return msg["return"]
+            if "error" in msg:
+                raise RuntimeError(f"{cmd}: {msg['error']['desc']}")
+
+    def wait_event(self, name, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for ev, ts in self.events:
+                if ev == name:
+                    return ts
+            self.sock.settimeout(max(0.01, deadline - time.time()))
+            try:
+                self._read()
+            except (socket.timeout, TimeoutError):
+                break
+            finally:
+                self.sock.settimeout(None)
+        raise RuntimeError(f"no {name} event within {timeout} s")
+
+
+class Relay:
+    """Forwards one TCP connection to the destination and counts its bytes."""
+
+    def __init__(self, target_port):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.target = target_port
+        self.bytes = 0
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        src, _ = self.listener.accept()
+        dst = socket.create_connection(("127.0.0.1", self.target))
+        back = threading.Thread(target=self._pipe, args=(dst, src, False), daemon=True)
+        back.start()
+        self._pipe(src, dst, True)
+        back.join(timeout=5)
+
+    def _pipe(self, a, b, count):
+        try:
+            while True:
+                data = a.recv(1 << 20)
+                if not data:
+                    break
+                if count:
+                    self.bytes += len(data)
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                b.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def guest_rounds(qmp, tmp):
+    path = os.path.join(tmp, "status")
+    qmp("pmemsave", val=0x8000, size=200, filename=path)
+    with open(path, "rb") as f:
+        data = f.read()
+    state = int.from_bytes(data[8:12], "little")
+    return state, int.from_bytes(data[48:56], "little")
+
+
+def run_one(method, cap_mb, args, tmp):
+    ram = f"{args.ram}M"
+    machine = ["-M", "pc", "-m", ram, "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", args.workload]
+    base = ["qemu-system-x86_64", "-display", "none", "-nodefaults", "-accel", "tcg"]
+    dport = free_port()
+    src_args = base + ["-object", f"memory-backend-memfd,id=pc.ram,size={ram},share=on",
+                       "-M", "pc,memory-backend=pc.ram", "-m", ram,
+                       "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", args.workload,
+                       "-qmp", f"unix:{tmp}/engine.sock,server=on,wait=off",
+                       "-qmp", f"unix:{tmp}/src.sock,server=on,wait=off"]
+    dst_args = base + machine + ["-incoming", f"tcp:127.0.0.1:{dport}",
+                                 "-qmp", f"unix:{tmp}/dst.sock,server=on,wait=off"]
+    procs = [subprocess.Popen(src_args), subprocess.Popen(dst_args)]
+    try:
+        src, dst = Qmp(f"{tmp}/src.sock"), Qmp(f"{tmp}/dst.sock")
+        while guest_rounds(src, tmp)[0] != 2:
+            time.sleep(0.1)
+        time.sleep(args.warmup)
+        relay = Relay(dport)
+        uri = f"tcp:127.0.0.1:{relay.port}"
+        start = time.time()
+        if method == "qemu-migrate":
+            src("migrate-set-parameters", **{"max-bandwidth": int(cap_mb * 1e6), "downtime-limit": 300})
+            src("migrate", uri=uri)
+            while True:
+                st = src("query-migrate")
+                if st["status"] in ("completed", "failed"):
+                    break
+                time.sleep(0.05)
+            if st["status"] != "completed":
+                raise RuntimeError(f"QEMU's migration failed: {st}")
+            rounds = st["ram"]["dirty-sync-count"]
+            own = {"qemu_downtime_ms": st.get("downtime"), "qemu_total_ms": st.get("total-time"),
+                   "final_round_bytes": st["ram"].get("downtime-bytes")}
+        else:
+            out = subprocess.run([os.path.join(BIN, "dpdc-engine"), "attach", "--pid", str(procs[0].pid),
+                                  "--qmp", f"{tmp}/engine.sock", "--to", uri, "--policy", method,
+                                  "--max-bandwidth", str(cap_mb), "--json"],
+                                 capture_output=True, text=True, timeout=600)
+            if out.returncode != 0:
+                raise RuntimeError(f"dpdc-engine: {out.stderr.strip()}")
+            rep = json.loads(out.stdout)
+            rounds = rep["totals"]["rounds"]
+            own = {"engine_stop_to_last_page_ms": rep["totals"]["stop_to_last_page_ms"],
+                   "pages_sent": rep["totals"]["pages_sent"], "final_round_bytes": rep["final_round"]["bytes"]}
+        stop_ts = src.wait_event("STOP", 30)
+        resume_ts = dst.wait_event("RESUME", 60)
+        relay.thread.join(timeout=30)
+        row = {"method": method, "cap_mb_s": cap_mb, "bytes": relay.bytes, "rounds": rounds,
+               "total_ms": round((resume_ts - start) * 1000, 1),
+               "downtime_ms": round((resume_ts - stop_ts) * 1000, 1)}
+        row.update(own)
+        for q in (src, dst):
+            try:
+                q("quit")
+            except (RuntimeError, OSError, ValueError):
+                pass
+        return row
+    finally:
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--workload", default="hotcold,hot=10,writes=90,pages=16384,delay=200")
+    ap.add_argument("--ram", type=int, default=256, help="guest RAM in MiB")
+    ap.add_argument("--caps", default="25,50", help="bandwidth caps in MB/s")
+    ap.add_argument("--methods", default="qemu-migrate,xen,qemu,dpdc")
+    ap.add_argument("--warmup", type=float, default=3.0, help="seconds the guest runs before the migration")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    rows = []
+    for cap in [float(c) for c in args.caps.split(",")]:
+        for method in args.methods.split(","):
+            with tempfile.TemporaryDirectory(prefix="dpdc-side-by-side.") as tmp:
+                row = run_one(method, cap, args, tmp)
+            rows.append(row)
+            print(f"# {method} at {cap:g} MB/s: {row}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"workload": args.workload, "ram_mib": args.ram, "rows": rows}, indent=2))
+        return
+    print(f"workload {args.workload}, {args.ram} MiB guest")
+    print(f"{'cap MB/s':>8} {'method':>13} {'MiB sent':>9} {'vs QEMU':>8} {'rounds':>6} {'total ms':>9} "
+          f"{'downtime ms':>11}")
+    for cap in sorted({r["cap_mb_s"] for r in rows}):
+        ref = next((r for r in rows if r["cap_mb_s"] == cap and r["method"] == "qemu-migrate"), None)
+        for r in (r for r in rows if r["cap_mb_s"] == cap):
+            ratio = f"{r['bytes'] / ref['bytes']:.2f}x" if ref else "-"
+            print(f"{cap:>8g} {r['method']:>13} {r['bytes'] / 2**20:>9.1f} {ratio:>8} {r['rounds']:>6} "
+                  f"{r['total_ms']:>9.0f} {r['downtime_ms']:>11.1f}")
+
+
+if __name__ == "__main__":
+    main()
