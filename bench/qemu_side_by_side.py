@@ -5,7 +5,9 @@ run. Source and destination are unmodified qemu-system-x86_64 (TCG here),
 the guest is build/bin/dpdc-guest.img.
 
 Every figure is measured the same way for every method:
-  - bytes: what the destination received (counted by a relay in this script),
+  - bytes: what the destination received (counted by a relay in this script
+    whose socket buffers are kept small, so that a sender still sees how far
+    behind the destination is),
   - rounds: QEMU's dirty-sync-count / the engine's rounds,
   - total time: from the migration command to the destination's RESUME event,
   - downtime: the source's STOP event to the destination's RESUME event
@@ -80,8 +82,11 @@ class Qmp:
 class Relay:
     """Forwards one TCP connection to the destination and counts its bytes."""
 
+    BUFFER = 64 * 1024
+
     def __init__(self, target_port):
         self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.BUFFER)
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(1)
         self.port = self.listener.getsockname()[1]
@@ -92,7 +97,9 @@ class Relay:
 
     def _run(self):
         src, _ = self.listener.accept()
-        dst = socket.create_connection(("127.0.0.1", self.target))
+        dst = socket.socket()
+        dst.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.BUFFER)
+        dst.connect(("127.0.0.1", self.target))
         back = threading.Thread(target=self._pipe, args=(dst, src, False), daemon=True)
         back.start()
         self._pipe(src, dst, True)
@@ -101,7 +108,7 @@ class Relay:
     def _pipe(self, a, b, count):
         try:
             while True:
-                data = a.recv(1 << 20)
+                data = a.recv(self.BUFFER)
                 if not data:
                     break
                 if count:
@@ -177,7 +184,8 @@ def run_one(method, cap_mb, args, tmp):
             rep = json.loads(out.stdout)
             rounds = rep["totals"]["rounds"]
             own = {"engine_stop_to_last_page_ms": rep["totals"]["stop_to_last_page_ms"],
-                   "pages_sent": rep["totals"]["pages_sent"], "final_round_bytes": rep["final_round"]["bytes"]}
+                   "pages_sent": rep["totals"]["pages_sent"], "final_round_bytes": rep["final_round"]["bytes"],
+                   "engine_wire_bytes": rep["wire_bytes"]}
         stop_ts = src.wait_event("STOP", 30)
         resume_ts = dst.wait_event("RESUME", 60)
         relay.thread.join(timeout=30)

@@ -9,6 +9,7 @@
 // DirtySource::sent): judging the live RAM instead could approve bytes that
 // were never sent.
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "dirty_source.h"
@@ -43,6 +44,7 @@ struct LiveWorldOptions {
   std::size_t block = 0;                // the RAM block's index in the writer's block list
   std::uint64_t block_offset = 0;       // byte offset of page 0 inside that block
   DeviceStateSource* devices = nullptr; // its final pages go into the last round
+  std::function<void()> before_stop;    // runs just before the guest is stopped
 };
 
 class LiveWorld final : public PrecopyWorld {
@@ -57,6 +59,9 @@ class LiveWorld final : public PrecopyWorld {
   void begin_round(std::uint32_t round, bool final_round) override;
   void end_round(std::uint32_t round, bool final_round) override;
   std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) override;
+  void before_stop() override {
+    if (options_.before_stop) options_.before_stop();
+  }
   void stop_guest() override;
 
  private:

@@ -38,6 +38,11 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
   lo.interrupt = setup.interrupt;
   lo.block = setup.tracked_block;
   lo.devices = devices;
+  // Before the stop, the destination catches up with what is already on its
+  // way: a destination still loading earlier rounds when the guest stops
+  // adds that time to the downtime. The guest runs on meanwhile; what it
+  // dirties goes into the last round.
+  lo.before_stop = [&] { transport.drain(5'000'000'000ull); };
   StopLiftsCap stop_then_uncap(guest, transport);
   LiveWorld world(source, setup.ram, writer, stop_then_uncap, lo);
   MigrationResult result;

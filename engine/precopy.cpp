@@ -166,6 +166,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   }
 
   // Stop and copy: the guest no longer writes, so one last collection is complete.
+  world.before_stop();
   const std::uint64_t stop_at = world.now_ns();
   world.stop_guest();
   Bitmap last(n);

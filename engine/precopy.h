@@ -38,6 +38,8 @@ class PrecopyWorld {
   // wire. Pages whose contents may predate their re-protection are set in
   // `unproven`; with the guest stopped there are none.
   virtual std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) = 0;
+  // Called once, just before stop_guest(), outside the downtime.
+  virtual void before_stop() {}
   virtual void stop_guest() = 0;
 };
 

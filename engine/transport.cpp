@@ -1,5 +1,8 @@
 #include "transport.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 #include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -181,6 +184,20 @@ void Transport::reap_one() {
   }
   free_.push_back(flight_.buffer);
   pump();
+}
+
+std::uint64_t Transport::drain(std::uint64_t timeout_ns, std::uint64_t slack) {
+  flush();
+  if (dest_.kind == Destination::Kind::File) return 0;
+  const std::uint64_t deadline = monotonic_ns() + timeout_ns;
+  for (;;) {
+    int queued = 0;
+    if (::ioctl(fd_.get(), SIOCOUTQ, &queued) != 0) return 0;  // not a socket that tells: nothing to wait for
+    if (static_cast<std::uint64_t>(queued) <= slack || monotonic_ns() >= deadline) {
+      return static_cast<std::uint64_t>(std::max(queued, 0));
+    }
+    sleep_ns(1'000'000);
+  }
 }
 
 void Transport::flush() {

@@ -35,6 +35,11 @@ class Transport {
   void write(std::span<const std::uint8_t> bytes);
   // Waits until every byte written so far has reached the kernel.
   void flush();
+  // flush(), then waits until the destination has taken all but `slack`
+  // bytes out of the socket (SIOCOUTQ: unread for unix sockets, unacknowledged
+  // for TCP), or `timeout` passes. Files: flush() only. Returns the bytes
+  // still queued.
+  std::uint64_t drain(std::uint64_t timeout_ns, std::uint64_t slack = 64 * 1024);
   // From now on, no bandwidth cap. The cap protects the network while the
   // guest runs; once it is paused every millisecond is downtime (QEMU lifts
   // its max-bandwidth for the stop-and-copy phase too).
