@@ -1,6 +1,9 @@
 #include "content_dirty_source.h"
 
+#include <unistd.h>
 #include <xxhash.h>
+
+#include <cerrno>
 
 #include <algorithm>
 
@@ -8,11 +11,38 @@
 
 namespace dpdc {
 
-ContentDirtySource::ContentDirtySource(std::span<const std::uint8_t> ram, std::function<std::uint64_t()> clock)
-    : ram_(ram), clock_(std::move(clock)), hashes_(ram.size() / DPDC_PAGE_SIZE), history_(ram.size() / DPDC_PAGE_SIZE) {
+ContentDirtySource::ContentDirtySource(std::span<const std::uint8_t> ram, std::function<std::uint64_t()> clock,
+                                       int backing_fd)
+    : ram_(ram), clock_(std::move(clock)), hashes_(ram.size() / DPDC_PAGE_SIZE), history_(ram.size() / DPDC_PAGE_SIZE),
+      backing_fd_(backing_fd), data_(ram.size() / DPDC_PAGE_SIZE) {
   if (ram.size() % DPDC_PAGE_SIZE != 0) {
     throw Error(ErrorKind::Runtime, "guest RAM is not a whole number of 4 KiB pages");
   }
+  static const std::vector<std::uint8_t> zeros(DPDC_PAGE_SIZE, 0);
+  zero_hash_ = hash_page(zeros);
+}
+
+void ContentDirtySource::refresh_holes() {
+  if (backing_fd_ < 0) return;
+  data_.clear();
+  const auto size = static_cast<off_t>(ram_.size());
+  off_t pos = 0;
+  while (pos < size) {
+    const off_t data = ::lseek(backing_fd_, pos, SEEK_DATA);
+    if (data < 0) {
+      if (errno == ENXIO) break;  // no data past pos
+      backing_fd_ = -1;           // the file system cannot tell: read everything
+      holes_known_ = false;
+      return;
+    }
+    off_t hole = ::lseek(backing_fd_, data, SEEK_HOLE);
+    if (hole < 0 || hole > size) hole = size;
+    const auto first = static_cast<std::size_t>(data) / DPDC_PAGE_SIZE;
+    const auto last = (static_cast<std::size_t>(hole) + DPDC_PAGE_SIZE - 1) / DPDC_PAGE_SIZE;
+    for (std::size_t p = first; p < last && p < data_.size(); ++p) data_.set(p);
+    pos = hole;
+  }
+  holes_known_ = true;
 }
 
 std::uint64_t ContentDirtySource::hash_page(std::span<const std::uint8_t> bytes) noexcept {
@@ -25,6 +55,7 @@ void ContentDirtySource::collect(Bitmap& out, Scan scan) {
     const std::uint64_t min_gap = std::max<std::uint64_t>(10'000'000, 4 * last_scan_ns_);
     if (start - last_scan_end_ < min_gap) return;
   }
+  refresh_holes();
   const std::size_t pages = hashes_.size();
   if (threads_ <= 1 || pages < 4096) {
     scan_range(0, pages, start, out);
@@ -50,7 +81,8 @@ void ContentDirtySource::collect(Bitmap& out, Scan scan) {
 
 void ContentDirtySource::scan_range(std::size_t first, std::size_t last, std::uint64_t now, Bitmap& out) {
   for (std::size_t p = first; p < last; ++p) {
-    const std::uint64_t h = hash_page(ram_.subspan(p * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE));
+    const std::uint64_t h =
+        known_zero(p) ? zero_hash_ : hash_page(ram_.subspan(p * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE));
     if (baseline_ && h != hashes_[p]) {
       dpdc_page& rec = history_[p];
       rec.prev_ns = rec.last_ns;

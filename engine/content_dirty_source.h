@@ -28,11 +28,17 @@ namespace dpdc {
 class ContentDirtySource final : public DirtySource {
  public:
   // `ram` must stay mapped for the source's lifetime; `clock` gives CLOCK_MONOTONIC ns.
-  ContentDirtySource(std::span<const std::uint8_t> ram, std::function<std::uint64_t()> clock);
+  // `backing_fd`, if given, is the file mapped as `ram` (kept open by the
+  // caller): its holes (SEEK_HOLE) are known to read as zeros and are neither
+  // read nor hashed, so that scans neither cost time nor allocate guest memory
+  // the guest never touched.
+  ContentDirtySource(std::span<const std::uint8_t> ram, std::function<std::uint64_t()> clock, int backing_fd = -1);
 
   void collect(Bitmap& out, Scan scan) override;
   std::span<const dpdc_page> history() override { return history_; }
   bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) override;
+  void before_reads() override { refresh_holes(); }
+  bool known_zero(std::uint64_t page) const override { return holes_known_ && !data_.test(page); }
   // Once the guest is paused its CPUs are idle and the scan is downtime:
   // scans then use every CPU.
   void guest_stopped() override { threads_ = std::max(1u, std::thread::hardware_concurrency()); }
@@ -46,7 +52,12 @@ class ContentDirtySource final : public DirtySource {
   std::function<std::uint64_t()> clock_;
   std::vector<std::uint64_t> hashes_;
   std::vector<dpdc_page> history_;
+  int backing_fd_ = -1;
+  bool holes_known_ = false;
+  Bitmap data_;  // pages with data in the backing file (the rest are holes)
+  std::uint64_t zero_hash_ = 0;
   void scan_range(std::size_t first, std::size_t last, std::uint64_t now, Bitmap& out);
+  void refresh_holes();
 
   bool baseline_ = false;
   unsigned threads_ = 1;

@@ -34,6 +34,11 @@ class DirtySource {
   // then be sent again. With the guest stopped every copy is final.
   virtual bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) = 0;
   virtual void guest_stopped() {}
+  // True when `page` is a hole in the file behind guest RAM as of the latest
+  // check (before_reads or collect): it reads as zeros, and reading it would
+  // only make the kernel allocate it. A page written since is reported by
+  // the next collect, like any other change.
+  virtual bool known_zero(std::uint64_t) const { return false; }
 };
 
 }  // namespace dpdc

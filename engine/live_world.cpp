@@ -46,7 +46,11 @@ std::uint64_t LiveWorld::send_pages(std::span<const std::uint64_t> pages, Bitmap
   source_.before_reads();
   alignas(64) std::array<std::uint8_t, DPDC_PAGE_SIZE> copy;
   for (std::uint64_t p : pages) {
-    std::memcpy(copy.data(), ram_.data() + p * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE);
+    if (source_.known_zero(p)) {
+      std::memset(copy.data(), 0, DPDC_PAGE_SIZE);  // a hole: reading it would allocate it
+    } else {
+      std::memcpy(copy.data(), ram_.data() + p * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE);
+    }
     if (!source_.sent(p, copy)) unproven.set(p);
     writer_.ram_page(options_.block, options_.block_offset + p * DPDC_PAGE_SIZE, copy);
   }

@@ -173,7 +173,7 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const
                                        "', not running; resume it (QMP cont) before a live migration");
   }
   StopFlag interrupt;
-  ContentDirtySource source(qemu.shared_ram(), monotonic_ns);
+  ContentDirtySource source(qemu.shared_ram(), monotonic_ns, qemu.backing_fd());
 
   TransportOptions topt;
   topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;

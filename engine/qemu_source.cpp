@@ -239,8 +239,8 @@ QemuSource::QemuSource(const VmmProcess& process, const std::string& qmp_path) :
   }
   for (const auto& r : rows) blocks_.push_back({r.name, r.used, std::nullopt});
   shared_block_ = *shared;
-  UniqueFd fd = open_backend_fd(process.pid, rows[*shared].name, shared_bytes);
-  ram_ = Mapping(shared_bytes, PROT_READ, MAP_SHARED, fd.get(), 0, "mapping QEMU's guest RAM");
+  backing_ = open_backend_fd(process.pid, rows[*shared].name, shared_bytes);
+  ram_ = Mapping(shared_bytes, PROT_READ, MAP_SHARED, backing_.get(), 0, "mapping QEMU's guest RAM");
 }
 
 QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp), machine_(std::move(machine)) {}

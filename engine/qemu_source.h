@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "dpdc/mapping.h"
+#include "dpdc/unique_fd.h"
 #include "live_world.h"
 #include "proc_inspect.h"
 #include "qemu_device_capture.h"
@@ -50,6 +51,8 @@ class QemuSource {
   bool kvm() const { return kvm_; }
   const std::vector<stream::RamBlockInfo>& blocks() const { return blocks_; }
   std::size_t shared_block() const { return shared_block_; }
+  // The file behind shared_ram(), open read-only.
+  int backing_fd() const { return backing_.get(); }
   std::span<const std::uint8_t> shared_ram() const {
     return {ram_.as<const std::uint8_t>(), ram_.size()};
   }
@@ -60,6 +63,7 @@ class QemuSource {
   bool kvm_ = false;
   std::vector<stream::RamBlockInfo> blocks_;
   std::size_t shared_block_ = 0;
+  UniqueFd backing_;  // the shared backend's file (its holes are zero pages)
   Mapping ram_;
 };
 

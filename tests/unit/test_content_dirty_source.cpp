@@ -1,8 +1,13 @@
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <vector>
 
 #include "content_dirty_source.h"
+#include "dpdc/mapping.h"
+#include "dpdc/unique_fd.h"
 
 namespace dpdc {
 namespace {
@@ -109,6 +114,50 @@ TEST(ContentDirtySource, ScansWithTheGuestStoppedUseEveryCpuAndMissNothing) {
   out.for_each([&](std::size_t p) { got.push_back(p); });
   EXPECT_EQ(got, changed);
   for (auto p : changed) EXPECT_EQ(source.history()[p].count, 1u);
+}
+
+}  // namespace
+}  // namespace dpdc
+
+
+namespace dpdc {
+namespace {
+
+// Guest RAM in a memfd, as QEMU's shared backend: holes are zero pages that
+// are neither read nor allocated, and a hole that gets written is reported.
+TEST(ContentDirtySource, HolesInTheBackingFileAreZeroPagesNeverRead) {
+  constexpr std::size_t kPagesHere = 256;
+  UniqueFd fd(::memfd_create("guest-ram", MFD_CLOEXEC));
+  ASSERT_TRUE(fd);
+  ASSERT_EQ(::ftruncate(fd.get(), kPagesHere * DPDC_PAGE_SIZE), 0);
+  Mapping rw(kPagesHere * DPDC_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0, "test map");
+  auto* guest = rw.as<std::uint8_t>();
+  guest[10 * DPDC_PAGE_SIZE] = 1;  // the guest has touched pages 10 and 200 only
+  guest[200 * DPDC_PAGE_SIZE] = 1;
+  Mapping ro(kPagesHere * DPDC_PAGE_SIZE, PROT_READ, MAP_SHARED, fd.get(), 0, "test map");
+  std::uint64_t now = 1;
+  ContentDirtySource source({ro.as<const std::uint8_t>(), kPagesHere * DPDC_PAGE_SIZE}, [&] { return now; },
+                            fd.get());
+  Bitmap out(kPagesHere);
+  source.collect(out, Scan::Complete);
+  EXPECT_TRUE(source.known_zero(0));
+  EXPECT_FALSE(source.known_zero(10));
+  EXPECT_FALSE(source.known_zero(200));
+  // The scan did not fault the holes in: the memfd still holds two pages.
+  std::vector<unsigned char> resident(kPagesHere);
+  ASSERT_EQ(::mincore(ro.get(), kPagesHere * DPDC_PAGE_SIZE, resident.data()), 0);
+  std::size_t in_core = 0;
+  for (auto r : resident) in_core += r & 1;
+  EXPECT_EQ(in_core, 2u);
+  // Writing into a hole is a change like any other; so is punching one.
+  guest[50 * DPDC_PAGE_SIZE + 3] = 7;
+  ASSERT_EQ(::fallocate(fd.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 10 * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE), 0);
+  out.clear();
+  source.collect(out, Scan::Complete);
+  std::vector<std::size_t> got;
+  out.for_each([&](std::size_t p) { got.push_back(p); });
+  EXPECT_EQ(got, (std::vector<std::size_t>{10, 50}));
+  EXPECT_TRUE(source.known_zero(10));
 }
 
 }  // namespace
