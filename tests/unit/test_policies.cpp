@@ -1,11 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "dpdc/error.h"
 #include "policy_dpdc.h"
 #include "policy_qemu.h"
 #include "policy_xen.h"
 #include "precopy.h"
 #include "scripted_world.h"
+#include "trace.h"
+#include "trace_world.h"
 
 namespace dpdc {
 namespace {
@@ -72,7 +76,8 @@ TEST(QemuPolicy, StopsWhenDirtyBytesFitBandwidthTimesDowntime) {
   EXPECT_TRUE(capped.finish_round(round_result(10, 1, 0, 7325), totals(1 << 20, 0)).stop);
 }
 
-TEST(DpdcPolicy, ClassifiesByPredictedNextDirty) {
+// The first version's interval rule, which the heatmap still draws.
+TEST(DpdcPolicy, IntervalRuleClassifiesByPredictedNextDirty) {
   dpdc_page p{};
   EXPECT_EQ(classify_page(p, 10 * kMs, 5 * kMs), PageState::Send);  // never dirtied
   p.count = 1;
@@ -85,6 +90,158 @@ TEST(DpdcPolicy, ClassifiesByPredictedNextDirty) {
   EXPECT_EQ(classify_page(p, 10 * kMs, 5 * kMs), PageState::Send);
   p.prev_ns = 8 * kMs;  // interval 1 ms; clean since 9 ms, i.e. for more than twice its interval at 12 ms
   EXPECT_EQ(classify_page(p, 12 * kMs, 5 * kMs), PageState::Send);
+}
+
+// ---- DPDC v2: rates, states, stop rule ----
+
+constexpr std::uint64_t kSec = 1000 * kMs;
+
+dpdc_page record(std::uint32_t count, std::uint64_t last_ns, std::uint64_t prev_ns) {
+  dpdc_page p{};
+  p.count = count;
+  p.last_ns = last_ns;
+  p.prev_ns = prev_ns;
+  return p;
+}
+
+// A guest of `pages` pages watched for 10 s: page `pages - 1` was dirtied
+// once right at the start (so the tracked time reads 10 s), the others have
+// the given event counts (0 if not listed), the last two 100 ms apart.
+std::vector<dpdc_page> watched_10s(std::uint64_t pages, const std::vector<std::pair<std::uint64_t, std::uint32_t>>& counts) {
+  std::vector<dpdc_page> h(pages);
+  h[pages - 1] = record(1, 1, 0);
+  for (auto [p, c] : counts) h[p] = record(c, 9900 * kMs, 9800 * kMs);
+  return h;
+}
+
+struct Planned {
+  Bitmap send, hold;
+};
+
+Planned plan_once(DpdcPolicy& policy, const std::vector<dpdc_page>& history, const Bitmap& candidates, double bw) {
+  Planned out{Bitmap(history.size()), Bitmap(history.size())};
+  RoundPlan in{1, &candidates, history, 10 * kSec, history.size(), bw};
+  policy.plan(in, out.send, out.hold);
+  return out;
+}
+
+TEST(DpdcPolicy, RateIsEventsOverTrackedTime) {
+  EXPECT_DOUBLE_EQ(page_dirty_rate(record(20, 9 * kSec, 8 * kSec), 10.0, 2), 2.0);
+  EXPECT_DOUBLE_EQ(page_dirty_rate(record(1, 9 * kSec, 0), 10.0, 2), 0.0);  // one event: no rate
+  EXPECT_DOUBLE_EQ(page_dirty_rate(record(0, 0, 0), 10.0, 2), 0.0);
+  EXPECT_DOUBLE_EQ(page_dirty_rate(record(2, 9 * kSec, 8 * kSec), 0.0, 2), 0.0);
+
+  // Tracked time: since the earliest time a record remembers...
+  std::vector<dpdc_page> h = {record(0, 0, 0), record(1, 7 * kSec, 0), record(3, 9 * kSec, 8 * kSec)};
+  EXPECT_EQ(tracked_time_ns(h, 10 * kSec), 3 * kSec);  // last of a page with one event
+  h[1].last_ns = 9500 * kMs;
+  EXPECT_EQ(tracked_time_ns(h, 10 * kSec), 2 * kSec);  // prev of a page with two or more
+  // ... or the busiest page's events times the shortest interval, if longer:
+  // 11 events at least 1 s apart span at least 10 s.
+  h[2] = record(11, 9 * kSec, 8 * kSec);
+  EXPECT_EQ(tracked_time_ns(h, 10 * kSec), 10 * kSec);
+  EXPECT_EQ(tracked_time_ns(std::vector<dpdc_page>(3), 10 * kSec), 0u);  // nothing yet
+}
+
+TEST(DpdcPolicy, HotPagesGoToTheFinalRoundUpToTheBudgetWarmPagesAreDeferred) {
+  // 1 MB/s: the budget is 0.3 s x 1e6 / 4104 = 73 pages, a page takes 4.1 ms.
+  // Pages 0..99: 40..49 events in 10 s (4.0..4.9/s), dirtied again within the
+  // 0.3 s downtime limit on average: hot, but only the 73 hottest fit.
+  // Pages 100..199: 20 events (2/s): warm. The round is ~40 s long, so every
+  // warm page and the 27 hot pages beyond the budget are deferred.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> counts;
+  for (std::uint64_t p = 0; p < 100; ++p) counts.emplace_back(p, 40 + static_cast<std::uint32_t>(p % 10));
+  for (std::uint64_t p = 100; p < 200; ++p) counts.emplace_back(p, 20);
+  counts.emplace_back(300, 1);  // one event: no rate, sent
+  auto h = watched_10s(10000, counts);
+  Bitmap cand(h.size());
+  cand.fill();
+  DpdcPolicy dpdc({});
+  Planned r = plan_once(dpdc, h, cand, 1e6);
+  EXPECT_EQ(dpdc.last_budget_pages(), 73u);
+  EXPECT_EQ(dpdc.last_final_pages(), 73u);
+  EXPECT_EQ(dpdc.last_deferred_pages(), 127u);
+  EXPECT_EQ(r.hold.count(), 200u);
+  EXPECT_EQ(r.send.count(), 9800u);
+  for (std::uint64_t p = 0; p < 200; ++p) EXPECT_TRUE(r.hold.test(p)) << p;
+  EXPECT_TRUE(r.send.test(300));
+  EXPECT_TRUE(r.send.test(9999));
+}
+
+TEST(DpdcPolicy, AWarmPageIsDeferredOnlyWhileTheRoundIsLongEnoughToDirtyItAgain) {
+  // 100 warm pages at 2 events/s; 41.04 MB/s, so a page takes 0.1 ms and a
+  // warm page is deferred while rate x round time >= 0.2, i.e. while the
+  // round still sends at least 1,000 pages.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> counts;
+  for (std::uint64_t p = 0; p < 100; ++p) counts.emplace_back(p, 20);
+  auto h = watched_10s(20000, counts);
+  const double bw = 41.04e6;
+  auto candidates = [&](std::uint64_t cold) {
+    Bitmap c(h.size());
+    for (std::uint64_t p = 0; p < 100 + cold; ++p) c.set(p);
+    return c;
+  };
+  {
+    DpdcPolicy dpdc({});
+    Planned r = plan_once(dpdc, h, candidates(1900), bw);  // round of 1,900 pages without them: long enough
+    EXPECT_EQ(dpdc.last_deferred_pages(), 100u);
+    EXPECT_EQ(r.hold.count(), 100u);
+    EXPECT_EQ(r.send.count(), 1900u);
+    EXPECT_NEAR(dpdc.last_round_s(), 0.19, 1e-3);
+  }
+  {
+    DpdcPolicy dpdc({});
+    Planned r = plan_once(dpdc, h, candidates(400), bw);  // 0.05 s round: likely sent before it is dirtied
+    EXPECT_EQ(dpdc.last_deferred_pages(), 0u);
+    EXPECT_EQ(r.hold.count(), 0u);
+    EXPECT_EQ(r.send.count(), 500u);
+  }
+}
+
+TEST(DpdcPolicy, ARoundWithFewerThan50PagesLeftSendsItsDeferredPages) {
+  // 100 warm pages at 3 events/s and 10 cold pages on a 100 kB/s link (41 ms
+  // a page): deferring all 100 would leave a 10-page round, which Xen's rule
+  // would take for convergence. They are sent instead.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> counts;
+  for (std::uint64_t p = 0; p < 100; ++p) counts.emplace_back(p, 30);
+  auto h = watched_10s(1000, counts);
+  Bitmap cand(h.size());
+  for (std::uint64_t p = 0; p < 110; ++p) cand.set(p);
+  DpdcPolicy dpdc({});
+  Planned r = plan_once(dpdc, h, cand, 100e3);
+  EXPECT_EQ(dpdc.last_deferred_pages(), 0u);
+  EXPECT_EQ(r.send.count(), 110u);
+}
+
+TEST(DpdcPolicy, StopsWhenWhatIsLeftFitsUnlessTheRoundHalvedTheNewlyDirtiedPages) {
+  // 100 MB/s x 0.3 s = 30 MB = 7324 pages of 4096 bytes.
+  DpdcPolicy dpdc({});
+  auto held = [](RoundResult r, std::uint64_t h) {
+    r.held = h;
+    return r;
+  };
+  // Round 1 leaves 9,000 (1,000 held): too many.
+  EXPECT_FALSE(dpdc.finish_round(held(round_result(1, 60000, 0, 9000), 1000), totals(100000, 60000)).stop);
+  // Round 2 leaves 7,000 (1,000 held, 6,000 new): fits, and 6,000 is not under half of 8,000: stop.
+  EXPECT_TRUE(dpdc.finish_round(held(round_result(2, 8000, 0, 7000), 1000), totals(100000, 68000)).stop);
+
+  DpdcPolicy again({});
+  EXPECT_FALSE(again.finish_round(held(round_result(1, 60000, 0, 9000), 1000), totals(100000, 60000)).stop);
+  // Fits with 3,000 new, under half of 8,000: one more round is cheap.
+  EXPECT_FALSE(again.finish_round(held(round_result(2, 8000, 0, 4000), 1000), totals(100000, 68000)).stop);
+  // 2,000 new is not under half of 3,000: stop.
+  EXPECT_TRUE(again.finish_round(held(round_result(3, 3000, 0, 3000), 1000), totals(100000, 71000)).stop);
+
+  DpdcPolicy few({});
+  EXPECT_FALSE(few.finish_round(held(round_result(1, 60000, 0, 9000), 1000), totals(100000, 60000)).stop);
+  // 40 new pages: too few to be worth a round, stop.
+  EXPECT_TRUE(few.finish_round(held(round_result(2, 8000, 0, 1040), 1000), totals(100000, 68000)).stop);
+
+  // Xen's rules still apply.
+  DpdcPolicy xen_rules({});
+  EXPECT_TRUE(xen_rules.finish_round(held(round_result(30, 500, 0, 9000), 0), totals(100000, 1000)).stop);
+  EXPECT_TRUE(xen_rules.finish_round(held(round_result(2, 30, 19, 9000), 0), totals(100000, 1000)).stop);
+  EXPECT_TRUE(xen_rules.finish_round(held(round_result(2, 500, 0, 9000), 0), totals(1000, 3001)).stop);
 }
 
 TEST(Policies, MakePolicyByName) {
@@ -176,6 +333,96 @@ TEST(Precopy, DpdcSendsARewrittenHotSetOnceXenEveryRound) {
   std::uint64_t hot_sends = 0;
   for (std::uint64_t p = 20000; p < 20100; ++p) hot_sends += x->sends(p);
   EXPECT_GT(hot_sends, 100u * 10);  // Xen resends the hot set round after round
+}
+
+std::vector<std::uint32_t> sends_per_page(const TraceWorld& w, std::uint64_t pages) {
+  std::vector<std::uint32_t> n(pages, 0);
+  for (const auto& round : w.sent_by_round()) round.for_each([&](std::size_t p) { n[p]++; });
+  return n;
+}
+
+// 20,000 cold pages never written, then `warm` pages each written once a
+// second, staggered over the second.
+Trace cold_and_warm_trace(std::uint32_t warm) {
+  Trace t;
+  t.pages = 20000 + warm;
+  t.duration_ns = 60 * kSec;
+  for (std::uint64_t k = 0; k < 60; ++k)
+    for (std::uint32_t i = 0; i < warm; ++i) t.events.push_back({k * kSec + i * kSec / warm, 20000 + i, 0});
+  return t;
+}
+
+TEST(Precopy, DpdcDefersAWarmSetPastTheLongFirstRound) {
+  // 2,000 warm pages; 100 MB/s: a page takes 41 us, round 1 (the cold pages)
+  // 0.82 s. A warm page (~1 event/s) is not hot, which takes an event within
+  // the 0.3 s downtime limit, but it would be dirtied again about once
+  // during round 1: deferred. What is left after round 1 is the warm set,
+  // 2,000 pages, within the budget (7,309): it goes in the stop-and-copy
+  // round, and every page is sent exactly once.
+  Trace t = cold_and_warm_trace(2000);
+  PolicyOptions o;
+  o.expected_bandwidth_bytes_per_s = 100e6;
+  TraceWorld dw(t, {100e6, 5.0});
+  DpdcPolicy dpdc(o);
+  PrecopyReport d = run_precopy(dw, dpdc);
+  ASSERT_EQ(d.rounds.size(), 1u);
+  EXPECT_EQ(d.rounds[0].result.held, 2000u);
+  EXPECT_EQ(d.rounds[0].result.sent, 20000u);
+  EXPECT_EQ(d.final_round.result.sent, 2000u);
+  auto n = sends_per_page(dw, t.pages);
+  EXPECT_TRUE(std::all_of(n.begin(), n.end(), [](auto v) { return v == 1; }));
+
+  TraceWorld xw(t, {100e6, 5.0});
+  XenPolicy xen;
+  EXPECT_GT(run_precopy(xw, xen).totals.sent, d.totals.sent);
+}
+
+TEST(Precopy, DpdcSendsAWarmSetLargerThanTheBudgetInLaterShorterRounds) {
+  // 12,000 warm pages at 100 MB/s: more than the budget (7,309), so they
+  // must go out before the stop. None goes in round 1 (1.6 s of pages that
+  // are never written); later rounds are shorter, and a warm page is sent
+  // once the round that would carry it is short enough that it is probably
+  // not dirtied again first.
+  Trace t = cold_and_warm_trace(12000);
+  PolicyOptions o;
+  o.expected_bandwidth_bytes_per_s = 100e6;
+  TraceWorld dw(t, {100e6, 5.0});
+  DpdcPolicy dpdc(o);
+  PrecopyReport d = run_precopy(dw, dpdc);
+  ASSERT_GE(d.rounds.size(), 2u);
+  EXPECT_EQ(d.rounds[0].result.held, 12000u);
+  EXPECT_EQ(d.rounds[0].result.sent, 20000u);
+  auto n = sends_per_page(dw, t.pages);
+  for (std::uint64_t p = 0; p < 20000; ++p) ASSERT_EQ(n[p], 1u) << "cold page " << p;
+  std::uint64_t warm_sends = 0;
+  for (std::uint64_t p = 20000; p < t.pages; ++p) warm_sends += n[p];
+  EXPECT_LE(d.final_round.result.sent * 4104.0 / 100e6, 0.3);
+
+  TraceWorld xw(t, {100e6, 5.0});
+  XenPolicy xen;
+  PrecopyReport x = run_precopy(xw, xen);
+  auto xn = sends_per_page(xw, t.pages);
+  std::uint64_t xen_warm_sends = 0;
+  for (std::uint64_t p = 20000; p < t.pages; ++p) xen_warm_sends += xn[p];
+  EXPECT_LT(warm_sends, 12000u * 5 / 4);  // measured: 13,779
+  EXPECT_LT(warm_sends, xen_warm_sends);  // measured: 23,625
+}
+
+TEST(Precopy, DpdcHoldsNothingWhenEveryPageIsDirtiedAtTheSameRate) {
+  // A sequential writer: page j % 4096 at j ms, so every page once per
+  // 4.096 s. No page is hotter than another, so DPDC neither holds nor
+  // defers anything: it runs Xen's rounds with its own stop rule.
+  Trace t;
+  t.pages = 4096;
+  t.duration_ns = 60 * kSec;
+  for (std::uint64_t j = 0; j < 60000; ++j) t.events.push_back({j * kMs, static_cast<std::uint32_t>(j % 4096), 0});
+  PolicyOptions o;
+  o.expected_bandwidth_bytes_per_s = 20e6;
+  TraceWorld w(t, {20e6, 10.0});
+  DpdcPolicy dpdc(o);
+  PrecopyReport r = run_precopy(w, dpdc);
+  for (const auto& round : r.rounds) EXPECT_EQ(round.result.held, 0u) << "round " << round.result.round;
+  EXPECT_EQ(r.prediction.delayed, 0u);
 }
 
 TEST(Precopy, ReportsProgressAfterEveryBatch) {
