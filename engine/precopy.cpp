@@ -73,7 +73,7 @@ class RoundSender {
                            world_.now_ns() - start_ns_, final_round ? 0 : dirtied_now.count()});
       }
     };
-    pages.for_each([&](std::size_t p) {
+    auto visit = [&](std::size_t p) {
       if (seen++ % options_.batch_pages == 0) {
         flush();
         if (!final_round) world_.collect_dirty(dirtied_now);
@@ -83,7 +83,17 @@ class RoundSender {
         return;
       }
       batch.push_back(p);
+    };
+    // Pages the world sends without reading them go first (see
+    // PrecopyWorld::send_early). Decided once, so that no page is visited twice.
+    Bitmap early(pages.size());
+    pages.for_each([&](std::size_t p) {
+      if (world_.send_early(p)) early.set(p);
     });
+    Bitmap rest = pages;
+    rest.subtract(early);
+    early.for_each(visit);
+    rest.for_each(visit);
     flush();
   }
 

@@ -38,6 +38,11 @@ class PrecopyWorld {
   // wire. Pages whose contents may predate their re-protection are set in
   // `unproven`; with the guest stopped there are none.
   virtual std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) = 0;
+  // Pages to send before the others in a round: zero pages known without
+  // reading guest RAM cost a few bytes on the wire but real work at the
+  // destination, which then does it while the rest of the round is paced out
+  // (at the end of a round they would still be queued at the stop).
+  virtual bool send_early(std::uint64_t) const { return false; }
   // Called once, just before stop_guest(), outside the downtime.
   virtual void before_stop() {}
   virtual void stop_guest() = 0;
