@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,6 +87,17 @@ bool wait_rounds(test::Qemu& q, const test::TempDir& dir, std::uint64_t after, s
   return false;
 }
 
+// Bytes the kernel has allocated for QEMU's guest RAM memfd.
+std::uint64_t memfd_allocated(pid_t pid) {
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    if (std::filesystem::read_symlink(e.path(), ec).string().rfind("/memfd:", 0) != 0) continue;
+    struct stat st {};
+    if (::stat(e.path().c_str(), &st) == 0) return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  }
+  return 0;
+}
+
 std::string status_of(test::Qemu& q) { return q.qmp().execute("query-status").value("status", ""); }
 
 bool wait_status(test::Qemu& q, const std::string& want, std::chrono::seconds timeout) {
@@ -126,11 +138,16 @@ TEST_P(QemuSourceMigration, AbGuestRunsOnAtTheDestination) {
   auto dst_args = machine_args(workload);
   dst_args.insert(dst_args.end(), {"-incoming", "tcp:127.0.0.1:" + std::to_string(port)});
   test::Qemu dst(dir, dst_args);
+  const std::uint64_t allocated_before = memfd_allocated(src.pid());
 
   auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
                       "tcp:127.0.0.1:" + std::to_string(port), "--policy", policy, "--max-bandwidth", "200", "--json"},
                      {}, 120s);
   ASSERT_EQ(r.code, 0) << r.err;
+  // Reading the guest's RAM must not make the kernel allocate the pages the
+  // guest never touched (the guest uses 8 of its 64 MiB).
+  EXPECT_GT(allocated_before, 0u);
+  EXPECT_LE(memfd_allocated(src.pid()), allocated_before + (4u << 20));
   auto report = nlohmann::json::parse(r.out);
   EXPECT_EQ(report.value("source_status", ""), "postmigrate");
   EXPECT_EQ(report.value("dirty_source", ""), "page-content");
