@@ -59,7 +59,11 @@ class LiveWorld final : public PrecopyWorld {
   void begin_round(std::uint32_t round, bool final_round) override;
   void end_round(std::uint32_t round, bool final_round) override;
   std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) override;
-  bool send_early(std::uint64_t page) const override { return source_.known_zero(page); }
+  void send_early(const Bitmap& pages, Bitmap& early) const override {
+    pages.for_each([&](std::size_t p) {
+      if (source_.known_zero(p)) early.set(p);
+    });
+  }
   void before_stop() override {
     if (options_.before_stop) options_.before_stop();
   }

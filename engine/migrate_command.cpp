@@ -94,12 +94,24 @@ class ProgressLine {
   bool shown_ = false;
 };
 
-// Runs the migration; if it fails after the guest was stopped, resumes the
-// source as it was.
-MigrationResult migrate_or_resume(DirtySource& source, QmpGuest& guest, QmpClient& qmp, const MigrationSetup& setup,
-                                  Transport& transport, Policy& policy, DeviceStateSource& devices) {
+// What every source shares once its guest, dirty source and devices exist:
+// the link, Ctrl-C, the progress line, the run, resuming the source if the
+// run fails after the stop, and the report. `extra` adds source-specific
+// fields to --json once the run is over.
+int migrate_and_report(const MigrateOptions& options, const Destination& dest, const StopFlag& interrupt,
+                       DirtySource& source, QmpGuest& guest, QmpClient& qmp, MigrationSetup setup, Policy& policy,
+                       DeviceStateSource& devices, const std::function<nlohmann::json()>& extra, std::ostream& out) {
+  TransportOptions topt;
+  topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
+  Transport transport(dest, topt);  // a refused destination fails here, guest untouched
+  setup.interrupt = &interrupt;
+  ProgressLine progress_line;
+  if (!options.json && ::isatty(STDERR_FILENO)) {
+    setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
+  }
+  MigrationResult result;
   try {
-    return run_migration(source, guest, setup, transport, policy, &devices);
+    result = run_migration(source, guest, setup, transport, policy, &devices);
   } catch (...) {
     if (guest.stopped()) {
       try {
@@ -109,22 +121,19 @@ MigrationResult migrate_or_resume(DirtySource& source, QmpGuest& guest, QmpClien
     }
     throw;
   }
-}
-
-void print_result(const MigrateOptions& options, const Destination& dest, const MigrationResult& result,
-                  QmpClient& qmp, const nlohmann::json& extra, std::ostream& out) {
   if (options.json) {
     auto j = report_to_json(result.report);
     j["destination"] = dest.uri;
     j["wire_bytes"] = result.wire_bytes;
     j["source_status"] = qmp.execute("query-status").value("status", "");
-    j.update(extra);
+    j.update(extra());
     out << j.dump(2) << '\n';
   } else {
     out << format_report(result.report);
     out << "migrated pid " << options.pid << " to " << dest.uri << ": " << result.wire_bytes
         << " bytes on the wire; the source stays paused (quit it with QMP quit)\n";
   }
+  return 0;
 }
 
 int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Policy& policy, std::ostream& out) {
@@ -136,30 +145,20 @@ int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Poli
   const std::uint64_t ram_bytes = session.layout.pages * DPDC_PAGE_SIZE;
   Mapping ram = map_guest_ram(options.pid, session.layout.memfd, ram_bytes);
 
-  StopFlag interrupt;
+  StopFlag interrupt;  // before the tracker: Ctrl-C must detach it, not kill the engine
   TrackerOptions to{options.pid, static_cast<std::uint32_t>(session.layout.pages)};
   DirtyTracker tracker(to);
   for (const auto& s : session.layout.slots) tracker.set_slot(s.slot, s.first_page, s.pages);
   RingDirtySource source(tracker, static_cast<std::uint32_t>(std::max(1, session.process.vcpus)));
 
-  TransportOptions topt;
-  topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
-  Transport transport(dest, topt);  // a refused destination fails here, guest untouched
-
   MigrationSetup setup;
   setup.machine = "dpdc-vm";
   setup.blocks = {{"dpdc.ram", ram_bytes, std::nullopt}};
   setup.ram = {ram.as<const std::uint8_t>(), ram_bytes};
-  setup.interrupt = &interrupt;
-  ProgressLine progress_line;
-  if (!options.json && ::isatty(STDERR_FILENO)) {
-    setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
-  }
   QmpGuest guest(*session.qmp);
   QmpDevices devices(*session.qmp);
-  MigrationResult result = migrate_or_resume(source, guest, *session.qmp, setup, transport, policy, devices);
-  print_result(options, dest, result, *session.qmp, {{"dirty_source", "kvm-dirty-ring"}}, out);
-  return 0;
+  return migrate_and_report(options, dest, interrupt, source, guest, *session.qmp, setup, policy, devices,
+                            [] { return nlohmann::json{{"dirty_source", "kvm-dirty-ring"}}; }, out);
 }
 
 // QEMU: dirtiness from page contents (see content_dirty_source.h), device
@@ -175,29 +174,18 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const
   StopFlag interrupt;
   ContentDirtySource source(qemu.shared_ram(), monotonic_ns, qemu.backing_fd());
 
-  TransportOptions topt;
-  topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
-  Transport transport(dest, topt);  // a refused destination fails here, guest untouched
-
   MigrationSetup setup;
   setup.machine = qemu.machine();
   setup.blocks = qemu.blocks();
   setup.tracked_block = qemu.shared_block();
   setup.ram = qemu.shared_ram();
-  setup.interrupt = &interrupt;
-  ProgressLine progress_line;
-  if (!options.json && ::isatty(STDERR_FILENO)) {
-    setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
-  }
   QemuSwitchover devices(qemu.qmp(), qemu.machine());
   QmpGuest guest(qemu.qmp(), [&] { devices.begin(); });
-  MigrationResult result = migrate_or_resume(source, guest, qemu.qmp(), setup, transport, policy, devices);
-  print_result(options, dest, result, qemu.qmp(),
-               {{"dirty_source", "page-content"},
-                {"content_scans", source.scans()},
-                {"qemu_device_state", devices.qemu_status().value("ram", nlohmann::json::object())}},
-               out);
-  return 0;
+  return migrate_and_report(options, dest, interrupt, source, guest, qemu.qmp(), setup, policy, devices, [&] {
+    return nlohmann::json{{"dirty_source", "page-content"},
+                          {"content_scans", source.scans()},
+                          {"qemu_device_state", devices.qemu_status().value("ram", nlohmann::json::object())}};
+  }, out);
 }
 
 }  // namespace

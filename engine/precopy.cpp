@@ -87,13 +87,15 @@ class RoundSender {
     // Pages the world sends without reading them go first (see
     // PrecopyWorld::send_early). Decided once, so that no page is visited twice.
     Bitmap early(pages.size());
-    pages.for_each([&](std::size_t p) {
-      if (world_.send_early(p)) early.set(p);
-    });
-    Bitmap rest = pages;
-    rest.subtract(early);
-    early.for_each(visit);
-    rest.for_each(visit);
+    world_.send_early(pages, early);
+    if (early.any()) {
+      Bitmap rest = pages;
+      rest.subtract(early);
+      early.for_each(visit);
+      rest.for_each(visit);
+    } else {
+      pages.for_each(visit);
+    }
     flush();
   }
 

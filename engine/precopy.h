@@ -42,7 +42,9 @@ class PrecopyWorld {
   // reading guest RAM cost a few bytes on the wire but real work at the
   // destination, which then does it while the rest of the round is paced out
   // (at the end of a round they would still be queued at the stop).
-  virtual bool send_early(std::uint64_t) const { return false; }
+  // Sets in `early` those of `pages` to send first; leaving it empty keeps
+  // page order.
+  virtual void send_early(const Bitmap& /*pages*/, Bitmap& /*early*/) const {}
   // Called once, just before stop_guest(), outside the downtime.
   virtual void before_stop() {}
   virtual void stop_guest() = 0;

@@ -135,6 +135,10 @@ VmmProcess inspect_process(pid_t pid) {
     std::string_view link(target, static_cast<std::size_t>(n));
     if (link == "anon_inode:kvm-vm") vmm.has_kvm_vm = true;
     if (link.rfind("anon_inode:kvm-vcpu:", 0) == 0) ++vmm.vcpus;
+    int num = -1;
+    const std::string name = fd.path().filename().string();
+    std::from_chars(name.data(), name.data() + name.size(), num);
+    vmm.files.push_back({num, std::string(link)});
   }
   if (auto bytes = dirty_ring_bytes_from_maps(read_file(dir + "/maps"))) {
     vmm.ring_entries = static_cast<std::uint32_t>(*bytes / kDirtyGfnBytes);

@@ -11,6 +11,11 @@
 
 namespace dpdc {
 
+struct OpenFile {
+  int fd = -1;
+  std::string target;  // readlink of /proc/<pid>/fd/<fd>
+};
+
 struct VmmProcess {
   pid_t pid = 0;
   std::string comm;
@@ -18,6 +23,7 @@ struct VmmProcess {
   bool has_kvm_vm = false;            // holds an anon_inode:kvm-vm fd
   int vcpus = 0;                      // kvm-vcpu fds
   std::uint32_t ring_entries = 0;     // per vCPU; 0 = no dirty ring mapped
+  std::vector<OpenFile> files;        // its open files, as /proc/<pid>/fd lists them
 };
 
 // Throws Error(Target) naming the pid if there is no such process.

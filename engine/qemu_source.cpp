@@ -41,26 +41,23 @@ const char* kSetupHint =
 
 // The fd in QEMU through which the shared backend `name` of `size` bytes can be
 // mapped: a memfd or regular file of exactly that size.
-UniqueFd open_backend_fd(pid_t pid, const std::string& name, std::uint64_t size) {
-  const fs::path dir = "/proc/" + std::to_string(pid) + "/fd";
+UniqueFd open_backend_fd(const VmmProcess& process, const std::string& name, std::uint64_t size) {
   std::vector<UniqueFd> found;
-  std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::error_code lec;
-    const std::string target = fs::read_symlink(entry.path(), lec).string();
-    if (lec || target.empty() || (target.rfind("/memfd:", 0) != 0 && target[0] != '/')) continue;
+  for (const auto& f : process.files) {
+    const std::string& target = f.target;
+    if (target.empty() || (target.rfind("/memfd:", 0) != 0 && target[0] != '/')) continue;
     if (target.rfind("/dev/", 0) == 0 || target.rfind("/proc/", 0) == 0) continue;
-    UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC));
+    const std::string path = "/proc/" + std::to_string(process.pid) + "/fd/" + std::to_string(f.fd);
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat st {};
     if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
     if (static_cast<std::uint64_t>(st.st_size) != size) continue;
     found.push_back(std::move(fd));
   }
-  if (ec) throw_errno(ec.value(), "reading " + dir.string(), ErrorKind::Permission);
   if (found.empty()) {
     throw Error(ErrorKind::Target, "cannot find the file behind QEMU's shared memory backend '" + name + "' (" +
-                                       bytes_text(size) + ") among pid " + std::to_string(pid) + "'s open files; " +
-                                       kSetupHint);
+                                       bytes_text(size) + ") among pid " + std::to_string(process.pid) +
+                                       "'s open files; " + kSetupHint);
   }
   if (found.size() > 1) {
     throw Error(ErrorKind::Target, "QEMU holds several " + bytes_text(size) +
@@ -239,7 +236,7 @@ QemuSource::QemuSource(const VmmProcess& process, const std::string& qmp_path) :
   }
   for (const auto& r : rows) blocks_.push_back({r.name, r.used, std::nullopt});
   shared_block_ = *shared;
-  backing_ = open_backend_fd(process.pid, rows[*shared].name, shared_bytes);
+  backing_ = open_backend_fd(process, rows[*shared].name, shared_bytes);
   ram_ = Mapping(shared_bytes, PROT_READ, MAP_SHARED, backing_.get(), 0, "mapping QEMU's guest RAM");
 }
 

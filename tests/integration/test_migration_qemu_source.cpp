@@ -3,8 +3,6 @@
 // `qemu-system-x86_64 -incoming`. The guest's RAM is a shared memfd backend;
 // the engine tracks it by page content and splices in QEMU's own device state.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,6 +15,7 @@
 #include "ab_check.h"
 #include "facilities.h"
 #include "guest_status.h"
+#include "loopback.h"
 #include "qemu_process.h"
 #include "subprocess.h"
 #include "temp_dir.h"
@@ -46,18 +45,6 @@ std::vector<std::string> source_args(const test::TempDir& dir, const std::string
           "-m",      kRam,
           "-kernel", guest_image(),
           "-append", workload};
-}
-
-int free_port() {
-  int s = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(s, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(s);
-  return ntohs(a.sin_port);
 }
 
 std::vector<std::uint8_t> pmem(test::Qemu& q, const test::TempDir& dir, std::uint64_t gpa, std::uint64_t size) {
@@ -134,7 +121,7 @@ TEST_P(QemuSourceMigration, AbGuestRunsOnAtTheDestination) {
   const std::string workload = "ab,pages=2048";
   test::Qemu src(dir, source_args(dir, workload));
   ASSERT_TRUE(wait_rounds(src, dir, 2, 60s)) << "the source guest did not start";
-  const int port = free_port();
+  const int port = test::free_loopback_port();
   auto dst_args = machine_args(workload);
   dst_args.insert(dst_args.end(), {"-incoming", "tcp:127.0.0.1:" + std::to_string(port)});
   test::Qemu dst(dir, dst_args);
@@ -207,7 +194,7 @@ TEST(QemuSourceAborts, RefusedDestinationLeavesTheSourceRunning) {
   test::Qemu src(dir, source_args(dir, "ab,pages=256"));
   ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
   auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
-                      "tcp:127.0.0.1:" + std::to_string(free_port())});
+                      "tcp:127.0.0.1:" + std::to_string(test::free_loopback_port())});
   EXPECT_NE(r.code, 0);
   EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
@@ -223,24 +210,17 @@ TEST(QemuSourceAborts, DestinationGoneMidwayLeavesTheSourceRunning) {
   ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
   const std::size_t dirs_before = device_dirs_left();
   // A destination that takes the first bytes, then hangs up.
-  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  socklen_t len = sizeof a;
-  ::getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len);
-  ::listen(ls, 1);
-  std::thread hangup([ls] {
-    int c = ::accept(ls, nullptr, nullptr);
+  test::LoopbackListener listener;
+  ASSERT_NE(listener.port(), 0);
+  std::thread hangup([&listener] {
+    int c = ::accept(listener.fd(), nullptr, nullptr);
     char buf[4096];
     (void)::read(c, buf, sizeof buf);
     ::close(c);
   });
   auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
-                      "tcp:127.0.0.1:" + std::to_string(ntohs(a.sin_port)), "--max-bandwidth", "20"});
+                      "tcp:127.0.0.1:" + std::to_string(listener.port()), "--max-bandwidth", "20"});
   hangup.join();
-  ::close(ls);
   EXPECT_NE(r.code, 0);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(status_of(src), "running");

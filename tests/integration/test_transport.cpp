@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "dpdc/error.h"
+#include "loopback.h"
 #include "temp_dir.h"
 #include "transport.h"
 
@@ -104,14 +105,9 @@ TEST(Transport, UnixSocketWithSlowReaderGetsEveryByteInOrder) {
 }
 
 TEST(Transport, TcpLoopbackGetsEveryByte) {
-  int ls = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  ::getsockname(ls, reinterpret_cast<sockaddr*>(&addr), &len);
-  ASSERT_EQ(::listen(ls, 1), 0);
+  test::LoopbackListener listener;
+  ASSERT_NE(listener.port(), 0);
+  const int ls = listener.fd();
   auto data = pattern(16 * (1 << 20) + 7, 3);
   std::vector<std::uint8_t> got;
   std::thread reader([&] {
@@ -120,11 +116,10 @@ TEST(Transport, TcpLoopbackGetsEveryByte) {
     ::close(c);
   });
   {
-    Transport t(Destination::parse("tcp:127.0.0.1:" + std::to_string(ntohs(addr.sin_port))));
+    Transport t(Destination::parse("tcp:127.0.0.1:" + std::to_string(listener.port())));
     send_in_pieces(t, data);
   }
   reader.join();
-  ::close(ls);
   EXPECT_TRUE(got == data);
 }
 
