@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "ab_check.h"
+#include "dma_check.h"
 #include "args.h"
 #include "boot_info.h"
 #include "facilities.h"
@@ -35,10 +36,14 @@ namespace {
 using namespace std::chrono_literals;
 using test::Qemu;
 using test::TempDir;
+using test::DmaFiles;
+using test::dma_area_after;
+using test::dma_consistent;
+using test::make_dma_files;
 
 constexpr std::uint64_t kPage = 4096;
 
-static_assert(sizeof(dpdc_guest_status) == 200);
+static_assert(sizeof(dpdc_guest_status) == 224);
 static_assert(DPDC_GUEST_STATUS_GPA + sizeof(dpdc_guest_status) <= 0x9000,
               "QEMU's multiboot loader writes its e820 map from 0x9000");
 
@@ -191,6 +196,14 @@ TEST(DpdcGuestArgs, DiffersFromDpdcVmOnlyWhereQemuForcesIt) {
   EXPECT_NO_THROW(vm::parse_workload_spec("ab,sync=on"));
   EXPECT_EQ(parse("ab,sync=on", &got, &at), DPDC_GUEST_ERR_SYNC_UNSUPPORTED);
   EXPECT_EQ(at, 8u);
+  // dma is dpdc-guest's own: QEMU writes the area by fw_cfg DMA.
+  EXPECT_THROW(vm::parse_workload_spec("dma"), vm::WorkloadSpecError);
+  EXPECT_EQ(parse("dma,rounds=4,delay=10", &got, &at), DPDC_GUEST_ERR_NONE);
+  EXPECT_EQ(got.workload, DPDC_GUEST_WL_DMA);
+  EXPECT_EQ(got.rounds, 4u);
+  EXPECT_EQ(got.delay, 10u);
+  EXPECT_EQ(parse("dma,hot=5", &got, &at), DPDC_GUEST_ERR_UNKNOWN_KEY);
+  EXPECT_EQ(at, 4u);
   // No -append at all is dpdc-vm's default workload.
   EXPECT_EQ(parse("", &got, &at), DPDC_GUEST_ERR_NONE);
   EXPECT_EQ(got.workload, static_cast<std::uint32_t>(DPDC_WL_IDLE));
@@ -463,6 +476,69 @@ TEST(DpdcGuestQemu, UnknownKeyIsBadArgs) {
   EXPECT_EQ(st.state, DPDC_GUEST_BAD_ARGS);
   EXPECT_EQ(st.error, DPDC_GUEST_ERR_UNKNOWN_KEY);
   EXPECT_EQ(st.error_at, 12u);
+  EXPECT_TRUE(all_zero(vm.read(DPDC_GUEST_AREA_GPA, 64 * kPage)));
+}
+
+std::vector<std::string> with_dma_files(const DmaFiles& files) {
+  std::vector<std::string> machine = kPc64M;
+  machine.insert(machine.end(), files.qemu_args.begin(), files.qemu_args.end());
+  return machine;
+}
+
+// QEMU writes the area (the vCPU only drives the transfers): every snapshot
+// holds one whole file, and the counters say which.
+TEST(DpdcGuestQemu, DmaWorkloadAlternatesTheFilesInTheArea) {
+  DPDC_REQUIRE(qemu);
+  TempDir files_dir;
+  const DmaFiles files = make_dma_files(files_dir, 16);
+  GuestVm vm("dma,pages=64", with_dma_files(files));
+  auto st = vm.wait_booted();
+  ASSERT_EQ(st.state, DPDC_GUEST_RUNNING) << "error " << st.error << " at " << st.error_at;
+  EXPECT_EQ(st.workload, DPDC_GUEST_WL_DMA);
+  EXPECT_EQ(st.dma_bytes, 16u * kPage);
+  st = vm.wait_rounds_above(5);
+  ASSERT_GT(st.dma_done, 5u);
+  vm.qmp().execute("stop");
+  st = vm.status();
+  auto area = vm.area(st);
+  EXPECT_TRUE(dma_consistent(area, st, files));
+  const std::size_t reach = (16 + DPDC_GUEST_DMA_SHIFTS - 1) * kPage;
+  EXPECT_TRUE(all_zero(std::vector<std::uint8_t>(area.begin() + reach, area.end())))
+      << "DMA wrote past the file's size";
+  vm.qmp().execute("cont");
+  EXPECT_GT(vm.wait_rounds_above(st.dma_done + 2).dma_done, st.dma_done + 2);
+}
+
+TEST(DpdcGuestQemu, DmaRoundsLimitLeavesTheLastFile) {
+  DPDC_REQUIRE(qemu);
+  TempDir files_dir;
+  const DmaFiles files = make_dma_files(files_dir, 4);
+  GuestVm vm("dma,rounds=4", with_dma_files(files));
+  auto st = vm.wait([](const dpdc_guest_status& s) { return s.state == DPDC_GUEST_FINISHED; });
+  ASSERT_EQ(st.state, DPDC_GUEST_FINISHED) << "state " << st.state << " error " << st.error;
+  EXPECT_EQ(st.dma_started, 4u);
+  EXPECT_EQ(st.dma_done, 4u);
+  // Transfers 1..4 write a, b, a, b at pages 0, 1, 2, 3.
+  auto area = vm.read(DPDC_GUEST_AREA_GPA, 8 * kPage);
+  auto page = [](const std::vector<std::uint8_t>& bytes, std::size_t n) {
+    return std::vector<std::uint8_t>(bytes.begin() + static_cast<std::ptrdiff_t>(n * kPage),
+                                     bytes.begin() + static_cast<std::ptrdiff_t>((n + 1) * kPage));
+  };
+  EXPECT_EQ(page(area, 0), page(files.a, 0));
+  EXPECT_EQ(page(area, 1), page(files.b, 0));
+  EXPECT_EQ(page(area, 2), page(files.a, 0));
+  for (std::size_t p = 0; p < 4; ++p) EXPECT_EQ(page(area, 3 + p), page(files.b, p)) << "page " << 3 + p;
+  EXPECT_TRUE(all_zero(page(area, 7)));
+  EXPECT_EQ(area, dma_area_after(4, files, 8 * kPage));
+}
+
+TEST(DpdcGuestQemu, DmaWithoutItsFilesIsBadArgs) {
+  DPDC_REQUIRE(qemu);
+  GuestVm vm("dma,pages=64");
+  auto st = vm.wait_booted();
+  EXPECT_EQ(st.state, DPDC_GUEST_BAD_ARGS);
+  EXPECT_EQ(st.error, DPDC_GUEST_ERR_DMA_FILES);
+  EXPECT_EQ(st.dma_done, 0u);
   EXPECT_TRUE(all_zero(vm.read(DPDC_GUEST_AREA_GPA, 64 * kPage)));
 }
 

@@ -115,6 +115,8 @@ uint32_t dpdc_guest_parse_args(const char *text, uint32_t len, struct dpdc_guest
                 out->workload = DPDC_WL_ZIPF;
             else if (text_is(part, "seq"))
                 out->workload = DPDC_WL_SEQ;
+            else if (text_is(part, "dma"))
+                out->workload = DPDC_GUEST_WL_DMA;
             else
                 return DPDC_GUEST_ERR_UNKNOWN_WORKLOAD;
         } else {

@@ -13,8 +13,12 @@
 extern "C" {
 #endif
 
+/* dpdc-guest's own workload, beside dpdc-vm's enum dpdc_workload_id: QEMU
+ * writes the area by fw_cfg DMA (dma_workload.h). */
+#define DPDC_GUEST_WL_DMA 0x100u
+
 struct dpdc_guest_args {
-    uint32_t workload;      /* enum dpdc_workload_id */
+    uint32_t workload;      /* enum dpdc_workload_id or DPDC_GUEST_WL_DMA */
     uint32_t hot_percent;   /* hotcold: hot=, 1..100 */
     uint32_t write_percent; /* hotcold: writes=, 0..100 */
     uint32_t delay;         /* delay=, 0..100000000 PAUSEs after every write */

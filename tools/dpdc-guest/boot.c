@@ -11,6 +11,7 @@
 
 #include "args.h"
 #include "boot_info.h"
+#include "dma_workload.h"
 #include "guest_status.h"
 #include "zipf_fixed.h"
 
@@ -19,7 +20,7 @@
 #define MULTIBOOT_INFO_MEMORY (1u << 0)
 #define MULTIBOOT_INFO_CMDLINE (1u << 2)
 
-_Static_assert(sizeof(struct dpdc_guest_status) == 200, "status layout is shared with the tests");
+_Static_assert(sizeof(struct dpdc_guest_status) == 224, "status layout is shared with the tests");
 _Static_assert(offsetof(struct dpdc_guest_status, rounds) == 48, "status layout is shared with the tests");
 _Static_assert(DPDC_GUEST_STATUS_GPA + sizeof(struct dpdc_guest_status) <= 0x9000,
                "QEMU's multiboot loader writes from 0x9000");
@@ -140,6 +141,18 @@ void dpdc_guest_start(uint32_t loader_magic, uint32_t mbi_gpa)
     uint64_t pages = args.pages != 0 ? args.pages : available;
     st->area_pages = pages;
     scrub(DPDC_GUEST_AREA_GPA, pages);
+
+    if (args.workload == DPDC_GUEST_WL_DMA) {
+        st->state = DPDC_GUEST_RUNNING;
+        uint32_t dma_error = dpdc_guest_run_dma(&args, st, pages);
+        if (dma_error == DPDC_GUEST_ERR_DMA_FAILED) {
+            st->error = dma_error;
+            st->state = DPDC_GUEST_FAILED;
+        } else if (dma_error != DPDC_GUEST_ERR_NONE) {
+            bad_args(dma_error, 0);
+        }
+        halt();
+    }
 
     struct dpdc_boot_info *bi = &boot_info;
     bi->magic = DPDC_BOOT_MAGIC;

@@ -32,13 +32,14 @@ enum dpdc_guest_state {
     DPDC_GUEST_RUNNING = 2,  /* guest_main() runs the workload */
     DPDC_GUEST_FINISHED = 3, /* `rounds=` rounds done; the CPU halts */
     DPDC_GUEST_BAD_ARGS = 4, /* see error/error_at; the CPU halts, the area is untouched */
+    DPDC_GUEST_FAILED = 5,   /* the workload hit a device error (see error); the CPU halts */
 };
 
 /* dpdc_guest_status.error (state DPDC_GUEST_BAD_ARGS) */
 enum dpdc_guest_error {
     DPDC_GUEST_ERR_NONE = 0,
     DPDC_GUEST_ERR_NOT_MULTIBOOT = 1,     /* EAX did not hold the multiboot magic */
-    DPDC_GUEST_ERR_UNKNOWN_WORKLOAD = 2,  /* not idle, ab, hotcold, zipf or seq */
+    DPDC_GUEST_ERR_UNKNOWN_WORKLOAD = 2,  /* not idle, ab, hotcold, zipf, seq or dma */
     DPDC_GUEST_ERR_UNKNOWN_KEY = 3,       /* no such key for this workload */
     DPDC_GUEST_ERR_NOT_KEY_VALUE = 4,     /* an option without '=' */
     DPDC_GUEST_ERR_BAD_VALUE = 5,         /* a value out of range or not a number */
@@ -46,7 +47,15 @@ enum dpdc_guest_error {
     DPDC_GUEST_ERR_SYNC_UNSUPPORTED = 7,  /* sync=on needs dpdc-vm's harvest port */
     DPDC_GUEST_ERR_TOO_MANY_PAGES = 8,    /* pages= larger than the area */
     DPDC_GUEST_ERR_NO_MEMORY = 9,         /* no RAM above DPDC_GUEST_AREA_GPA */
+    DPDC_GUEST_ERR_NO_FW_CFG_DMA = 10,    /* dma: no fw_cfg device, or one without DMA */
+    DPDC_GUEST_ERR_DMA_FILES = 11,        /* dma: a file missing, empty, sizes differ, or too large for the area */
+    DPDC_GUEST_ERR_DMA_FAILED = 12,       /* dma: the device reported an error (state FAILED) */
 };
+
+/* The dma workload's fw_cfg files (QEMU: -fw_cfg name=...,file=PATH). */
+#define DPDC_GUEST_DMA_FILE_A "opt/dpdc/dma-a"
+#define DPDC_GUEST_DMA_FILE_B "opt/dpdc/dma-b"
+
 
 #define DPDC_GUEST_ARGS_MAX 120 /* bytes of the command line kept in `args` */
 
@@ -63,6 +72,10 @@ struct dpdc_guest_status {
     uint64_t seed;
     uint64_t rounds_limit; /* rounds=; 0 = forever */
     char args[DPDC_GUEST_ARGS_MAX + 8]; /* the workload arguments, NUL-terminated */
+    /* dma workload (dma_workload.h); zero for the others */
+    uint64_t dma_started; /* transfers begun */
+    uint64_t dma_done;    /* transfers completed */
+    uint64_t dma_bytes;   /* bytes per transfer: the size of each file */
 };
 
 #endif
