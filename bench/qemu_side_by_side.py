@@ -185,7 +185,7 @@ def run_one(method, cap_mb, args, tmp):
             rounds = rep["totals"]["rounds"]
             own = {"engine_stop_to_last_page_ms": rep["totals"]["stop_to_last_page_ms"],
                    "pages_sent": rep["totals"]["pages_sent"], "final_round_bytes": rep["final_round"]["bytes"],
-                   "engine_wire_bytes": rep["wire_bytes"]}
+                   "engine_wire_bytes": rep["wire_bytes"], "switchover": rep["switchover"]}
         stop_ts = src.wait_event("STOP", 30)
         resume_ts = dst.wait_event("RESUME", 60)
         relay.thread.join(timeout=30)

@@ -31,19 +31,16 @@ namespace {
 // The source VMM over QMP: pausing it is the switchover.
 class QmpGuest final : public GuestControl {
  public:
-  explicit QmpGuest(QmpClient& qmp, std::function<void()> after_stop = {})
-      : qmp_(qmp), after_stop_(std::move(after_stop)) {}
+  explicit QmpGuest(QmpClient& qmp) : qmp_(qmp) {}
   void stop() override {
     qmp_.execute("stop");
-    stopped_at_ = monotonic_ns();
-    if (after_stop_) after_stop_();
+    stopped_ = true;
   }
-  bool stopped() const { return stopped_at_ != 0; }
+  bool stopped() const { return stopped_; }
 
  private:
   QmpClient& qmp_;
-  std::function<void()> after_stop_;
-  std::uint64_t stopped_at_ = 0;
+  bool stopped_ = false;
 };
 
 // dpdc-vm's device state, fetched once the guest is paused.
@@ -99,7 +96,8 @@ class ProgressLine {
 // run fails after the stop, and the report. `extra` adds source-specific
 // fields to --json once the run is over.
 int migrate_and_report(const MigrateOptions& options, const Destination& dest, const StopFlag& interrupt,
-                       DirtySource& source, QmpGuest& guest, QmpClient& qmp, MigrationSetup setup, Policy& policy,
+                       DirtySource& source, GuestControl& guest, const std::function<bool()>& guest_stopped,
+                       QmpClient& qmp, MigrationSetup setup, Policy& policy,
                        DeviceStateSource& devices, const std::function<nlohmann::json()>& extra, std::ostream& out) {
   TransportOptions topt;
   topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
@@ -113,7 +111,7 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
   try {
     result = run_migration(source, guest, setup, transport, policy, &devices);
   } catch (...) {
-    if (guest.stopped()) {
+    if (guest_stopped()) {
       try {
         qmp.execute("cont");
       } catch (...) {
@@ -125,6 +123,7 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
     auto j = report_to_json(result.report);
     j["destination"] = dest.uri;
     j["wire_bytes"] = result.wire_bytes;
+    j["switchover"] = switchover_json(result);
     j["source_status"] = qmp.execute("query-status").value("status", "");
     j.update(extra());
     out << j.dump(2) << '\n';
@@ -157,7 +156,8 @@ int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Poli
   setup.ram = {ram.as<const std::uint8_t>(), ram_bytes};
   QmpGuest guest(*session.qmp);
   QmpDevices devices(*session.qmp);
-  return migrate_and_report(options, dest, interrupt, source, guest, *session.qmp, setup, policy, devices,
+  return migrate_and_report(options, dest, interrupt, source, guest, [&] { return guest.stopped(); }, *session.qmp,
+                            setup, policy, devices,
                             [] { return nlohmann::json{{"dirty_source", "kvm-dirty-ring"}}; }, out);
 }
 
@@ -179,12 +179,12 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const
   setup.blocks = qemu.blocks();
   setup.tracked_block = qemu.shared_block();
   setup.ram = qemu.shared_ram();
-  QemuSwitchover devices(qemu.qmp(), qemu.machine());
-  QmpGuest guest(qemu.qmp(), [&] { devices.begin(); });
-  return migrate_and_report(options, dest, interrupt, source, guest, qemu.qmp(), setup, policy, devices, [&] {
+  QemuSwitchover switchover(qemu.qmp(), qemu.machine());
+  return migrate_and_report(options, dest, interrupt, source, switchover, [&] { return switchover.stopped(); },
+                            qemu.qmp(), setup, policy, switchover, [&] {
     return nlohmann::json{{"dirty_source", "page-content"},
                           {"content_scans", source.scans()},
-                          {"qemu_device_state", devices.qemu_status().value("ram", nlohmann::json::object())}};
+                          {"qemu_device_state", switchover.qemu_status()}};
   }, out);
 }
 

@@ -1,5 +1,6 @@
 #include "migration.h"
 
+#include "dpdc/clock.h"
 #include "dpdc/error.h"
 #include "transport_sink.h"
 
@@ -50,11 +51,26 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
   po.progress = setup.progress;
   result.report = run_precopy(world, policy, po);
 
+  const std::uint64_t t0 = monotonic_ns();
   if (devices) devices->write_sections(writer);
   writer.eof_and_vmdesc();
+  const std::uint64_t t1 = monotonic_ns();
   transport.flush();
+  result.device_state_ns = t1 - t0;
+  result.flush_ns = monotonic_ns() - t1;
   result.wire_bytes = transport.bytes_completed();
   return result;
+}
+
+nlohmann::json switchover_json(const MigrationResult& result) {
+  const StopPhases& p = result.report.stop_phases;
+  auto ms = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e6; };
+  return {{"stop_ms", ms(p.stop)},
+          {"last_scan_ms", ms(p.last_scan)},
+          {"last_pages_ms", ms(p.last_pages)},
+          {"device_state_ms", ms(result.device_state_ns)},
+          {"flush_ms", ms(result.flush_ns)},
+          {"total_ms", ms(p.stop + p.last_scan + p.last_pages + result.device_state_ns + result.flush_ns)}};
 }
 
 }  // namespace dpdc

@@ -30,7 +30,15 @@ struct MigrationSetup {
 struct MigrationResult {
   PrecopyReport report;
   std::uint64_t wire_bytes = 0;  // everything the destination received
+  // After the last page is queued (ns): writing the device sections, and
+  // waiting until the kernel has taken every byte of the stream.
+  std::uint64_t device_state_ns = 0;
+  std::uint64_t flush_ns = 0;
 };
+
+// The stop-and-copy phases as JSON (ms): stop, last_scan, last_pages,
+// device_state, flush, and their sum as total.
+nlohmann::json switchover_json(const MigrationResult& result);
 
 MigrationResult run_migration(DirtySource& source, GuestControl& guest, const MigrationSetup& setup,
                               Transport& transport, Policy& policy, DeviceStateSource* devices = nullptr);

@@ -181,9 +181,11 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   world.before_stop();
   const std::uint64_t stop_at = world.now_ns();
   world.stop_guest();
+  const std::uint64_t stopped_at = world.now_ns();
   Bitmap last(n);
   world.collect_dirty(last);
   candidates |= last;
+  const std::uint64_t scanned_at = world.now_ns();
   RoundStats& fin = report.final_round;
   fin.result.round = report.totals.rounds + 1;
   fin.result.candidates = candidates.count();
@@ -192,6 +194,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   sender.send(candidates, dirtied_now, unproven, true, fin.result);
   world.end_round(fin.result.round, true);
   const std::uint64_t end = world.now_ns();
+  report.stop_phases = {stopped_at - stop_at, scanned_at - stopped_at, end - scanned_at};
   fin.result.duration_ns = end - stop_at;
   fin.decision = {true, "stop and copy"};
   report.totals.sent += fin.result.sent;

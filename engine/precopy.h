@@ -71,6 +71,14 @@ struct PredictionTotals {
   double precision() const { return delayed ? static_cast<double>(delayed_dirtied_again) / static_cast<double>(delayed) : 0; }
 };
 
+// Where the stop-and-copy time goes, phase by phase, in the order they run
+// (ns; each phase's own duration).
+struct StopPhases {
+  std::uint64_t stop = 0;        // asking the guest to stop until it has stopped
+  std::uint64_t last_scan = 0;   // the last, complete dirty collection
+  std::uint64_t last_pages = 0;  // queueing the last round's pages (and the VMM's own final pages)
+};
+
 struct PrecopyReport {
   std::string policy;
   nlohmann::json policy_settings;
@@ -81,6 +89,7 @@ struct PrecopyReport {
   std::string stop_reason;
   std::uint64_t total_ns = 0;      // first page to last page sent
   std::uint64_t stop_ns = 0;       // guest stopped -> last page sent
+  StopPhases stop_phases;
 };
 
 // Where a migration stands, after every batch (for a progress line).

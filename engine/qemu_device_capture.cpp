@@ -52,7 +52,7 @@ QemuDeviceCapture capture_qemu_stream(std::span<const std::uint8_t> bytes) {
                                               "migrate without it");
         }
         c.sections.push_back({dev->idstr, dev->instance_id, dev->version_id,
-                              std::vector<std::uint8_t>(dev->payload.begin(), dev->payload.end()), nullptr});
+                              std::vector<std::uint8_t>(dev->payload.begin(), dev->payload.end()), {}});
       } else if (std::holds_alternative<stream::CommandEvent>(ev)) {
         throw Error(ErrorKind::Runtime, "QEMU's stream carries a migration command (postcopy or colo?); the engine "
                                         "supports plain precopy streams only");
@@ -67,7 +67,7 @@ QemuDeviceCapture capture_qemu_stream(std::span<const std::uint8_t> bytes) {
   }
   if (c.machine.empty()) throw Error(ErrorKind::Runtime, "QEMU's device state stream has no configuration section");
   for (auto& s : c.sections) {
-    if (auto it = vmdesc.find(section_key(s.idstr, s.instance_id)); it != vmdesc.end()) s.vmdesc = it->second;
+    if (auto it = vmdesc.find(section_key(s.idstr, s.instance_id)); it != vmdesc.end()) s.vmdesc_json = it->second.dump();
     if (s.idstr == "globalstate") s.payload = globalstate_running(s.payload);
   }
   return c;
@@ -109,7 +109,7 @@ void write_captured_pages(const QemuDeviceCapture& capture, stream::StreamWriter
 }
 
 void write_captured_sections(const QemuDeviceCapture& capture, stream::StreamWriter& writer) {
-  for (const auto& s : capture.sections) writer.device_full(s.idstr, s.instance_id, s.version_id, s.payload, s.vmdesc);
+  for (const auto& s : capture.sections) writer.device_full_text(s.idstr, s.instance_id, s.version_id, s.payload, s.vmdesc_json);
 }
 
 }  // namespace dpdc

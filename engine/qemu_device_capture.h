@@ -36,7 +36,7 @@ struct CapturedSection {
   std::string idstr;
   std::uint32_t instance_id = 0, version_id = 0;
   std::vector<std::uint8_t> payload;
-  nlohmann::json vmdesc;  // this device's vmdesc entry (null if QEMU gave none)
+  std::string vmdesc_json;  // this device's vmdesc entry as JSON text (empty if QEMU gave none)
 };
 
 struct QemuDeviceCapture {

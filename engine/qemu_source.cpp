@@ -8,6 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <chrono>
@@ -84,7 +85,10 @@ bool wait_readable(int fd, int cancel_fd, int timeout_ms) {
 // removed, and the thread stopped, on every path.
 class DeviceStateReceiver {
  public:
-  DeviceStateReceiver() {
+  // `buffer`'s capacity takes what QEMU sends without growing (memory
+  // touched before the stop costs no page faults inside the downtime).
+  explicit DeviceStateReceiver(std::vector<std::uint8_t> buffer) : bytes_(std::move(buffer)) {
+    bytes_.clear();
     char tmpl[] = "/tmp/dpdc-devices-XXXXXX";
     if (!::mkdtemp(tmpl)) throw_errno(errno, "creating a private directory for QEMU's device state");
     dir_ = tmpl;
@@ -138,20 +142,25 @@ class DeviceStateReceiver {
       error_ = std::string("accepting QEMU's device-state connection: ") + std::strerror(errno);
       return;
     }
-    std::vector<std::uint8_t> chunk(1 << 16);
+    constexpr std::size_t kChunk = 1 << 16;
     for (;;) {
       if (!wait_readable(conn.get(), cancel_.get(), kTimeoutMs)) {
         error_ = "QEMU stopped sending its device state for 30 s";
         return;
       }
-      const ssize_t n = ::read(conn.get(), chunk.data(), chunk.size());
-      if (n < 0 && errno == EINTR) continue;
+      // Straight into the buffer, which grows only past its capacity.
+      const std::size_t at = bytes_.size();
+      if (bytes_.capacity() - at < kChunk) bytes_.reserve(std::max(2 * bytes_.capacity(), at + kChunk));
+      bytes_.resize(at + kChunk);
+      const ssize_t n = ::read(conn.get(), bytes_.data() + at, kChunk);
+      const int err = errno;
+      bytes_.resize(at + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+      if (n < 0 && err == EINTR) continue;
       if (n < 0) {
-        error_ = std::string("reading QEMU's device state: ") + std::strerror(errno);
+        error_ = std::string("reading QEMU's device state: ") + std::strerror(err);
         return;
       }
       if (n == 0) return;
-      bytes_.insert(bytes_.end(), chunk.begin(), chunk.begin() + n);
     }
   }
   void remove_dir() {
@@ -240,9 +249,24 @@ QemuSource::QemuSource(const VmmProcess& process, const std::string& qmp_path) :
   ram_ = Mapping(shared_bytes, PROT_READ, MAP_SHARED, backing_.get(), 0, "mapping QEMU's guest RAM");
 }
 
-QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp), machine_(std::move(machine)) {}
+QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp), machine_(std::move(machine)) {
+  bool already = false;
+  for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
+    if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
+  }
+  if (!already) {
+    qmp_.execute("migrate-set-capabilities",
+                 {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
+    restore_ignore_shared_ = true;
+  }
+  // A pc guest's private blocks and device state come to about 0.3 MiB;
+  // touch room for more now, while faults cost no downtime.
+  spare_.resize(kSpareBytes);
+}
 
 QemuSwitchover::~QemuSwitchover() {
+  receiver_.reset();
+  if (parsing_.valid()) parsing_.wait();
   if (!restore_ignore_shared_) return;
   try {
     qmp_.execute("migrate-set-capabilities",
@@ -252,27 +276,35 @@ QemuSwitchover::~QemuSwitchover() {
   }
 }
 
-void QemuSwitchover::begin() {
-  if (receiver_ || capture_) return;
-  bool already = false;
-  for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
-    if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
+void QemuSwitchover::stop() {
+  receiver_ = std::make_unique<DeviceStateReceiver>(std::move(spare_));
+  stopped_ = true;  // from here on QEMU may stop the guest at any moment
+  try {
+    qmp_.execute("migrate", {{"uri", "unix:" + receiver_->path()}});
+    // QEMU closes the socket once it has sent everything, and it sends the
+    // device state only with the guest stopped. Whether its migration
+    // completed is checked before the engine's stream can end (captured()).
+    std::vector<std::uint8_t> bytes = receiver_->take();
+    receiver_.reset();
+    // Parsing runs beside the engine's last scan.
+    parsing_ = std::async(std::launch::async, [b = std::move(bytes)] { return capture_qemu_stream(b); });
+  } catch (...) {
+    // A migration still under way would stop the guest later on its own.
+    try {
+      qmp_.execute("migrate_cancel");
+    } catch (...) {
+    }
+    throw;
   }
-  receiver_ = std::make_unique<DeviceStateReceiver>();
-  if (!already) {
-    qmp_.execute("migrate-set-capabilities",
-                 {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
-    restore_ignore_shared_ = true;
-  }
-  qmp_.execute("migrate", {{"uri", "unix:" + receiver_->path()}});
 }
 
-void QemuSwitchover::capture() {
-  if (capture_) return;
-  begin();
-  std::vector<std::uint8_t> bytes = receiver_->take();
-  receiver_.reset();
-  // QEMU closes the socket once it has sent everything; its status says whether that was all.
+const QemuDeviceCapture& QemuSwitchover::captured() {
+  if (capture_) return *capture_;
+  if (!parsing_.valid()) throw Error(ErrorKind::Runtime, "QEMU's device state is wanted before the guest was stopped");
+  // A migration can still fail after its last byte (a final flush, the block
+  // layer); QEMU then restarts the guest, so nothing may reach the
+  // destination's EOF unless QEMU says completed. It sets that before it
+  // closes the socket, so this is one round trip.
   const std::uint64_t deadline = monotonic_ns() + 10'000'000'000ull;
   for (;;) {
     status_ = qmp_.execute("query-migrate");
@@ -282,23 +314,19 @@ void QemuSwitchover::capture() {
       throw Error(ErrorKind::Runtime, "QEMU's own device-state migration ended '" + st +
                                           "': " + status_.value("error-desc", std::string("no reason given")));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
-  capture_ = capture_qemu_stream(bytes);
-  if (capture_->machine != machine_) {
-    throw Error(ErrorKind::Runtime, "QEMU's device state names machine '" + capture_->machine + "', not '" +
-                                        machine_ + "' as it said before the migration");
+  QemuDeviceCapture c = parsing_.get();
+  if (c.machine != machine_) {
+    throw Error(ErrorKind::Runtime, "QEMU's device state names machine '" + c.machine + "', not '" + machine_ +
+                                        "' as it said before the migration");
   }
+  capture_ = std::move(c);
+  return *capture_;
 }
 
-void QemuSwitchover::write_final_pages(stream::StreamWriter& writer) {
-  capture();
-  write_captured_pages(*capture_, writer);
-}
+void QemuSwitchover::write_final_pages(stream::StreamWriter& writer) { write_captured_pages(captured(), writer); }
 
-void QemuSwitchover::write_sections(stream::StreamWriter& writer) {
-  capture();
-  write_captured_sections(*capture_, writer);
-}
+void QemuSwitchover::write_sections(stream::StreamWriter& writer) { write_captured_sections(captured(), writer); }
 
 }  // namespace dpdc

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <future>
 #include <memory>
 #include <optional>
 #include <span>
@@ -69,30 +70,47 @@ class QemuSource {
 
 class DeviceStateReceiver;
 
-// The switchover's device state: with the guest stopped, runs QEMU's own
-// migration with x-ignore-shared into a private unix socket and keeps what it
-// sends; restores the capability afterwards.
-class QemuSwitchover final : public DeviceStateSource {
+// The switchover for a QEMU source, as QEMU itself does it: stop() runs
+// QEMU's own migration with x-ignore-shared into a private unix socket.
+// QEMU sends its small private RAM blocks (BIOS, option ROMs, ACPI tables)
+// while the guest still runs, then stops the guest, drains its block I/O
+// and sends the device state, all under its big lock; stop() returns once
+// QEMU has sent everything and closed the socket, so the guest is stopped
+// and no device writes guest RAM any more. The engine's last round follows,
+// while a thread parses what QEMU sent; before anything of it is written,
+// QEMU must report its migration completed (else it restarts the guest). Why
+// not QMP `stop` first: QEMU's migration would then do all of that inside
+// the downtime, after two more QMP round trips (docs/qemu.md measures it).
+//
+// The capability is set when this is built and restored when it is
+// destroyed. If stop() fails, the guest is running again (QEMU restarts it
+// when its migration fails or is cancelled); stopped() says whether QEMU
+// may have stopped it, so that the caller can `cont` to be sure.
+class QemuSwitchover final : public GuestControl, public DeviceStateSource {
  public:
   QemuSwitchover(QmpClient& qmp, std::string machine);
   ~QemuSwitchover() override;
-  // Starts QEMU's migration right after the stop, so that it runs while the
-  // engine sends its last round (both are downtime). Optional: the first
-  // write_* call starts it otherwise.
-  void begin();
+  void stop() override;
+  bool stopped() const { return stopped_; }
+  // Both need stop() to have succeeded.
   void write_final_pages(stream::StreamWriter& writer) override;
   void write_sections(stream::StreamWriter& writer) override;
   // QEMU's own view of its device-state migration (query-migrate), once done.
   const nlohmann::json& qemu_status() const { return status_; }
 
  private:
-  void capture();
+  const QemuDeviceCapture& captured();
+
+  static constexpr std::size_t kSpareBytes = 4u << 20;
 
   QmpClient& qmp_;
   std::string machine_;
+  std::vector<std::uint8_t> spare_;  // the receiver's buffer, touched in advance
   std::unique_ptr<DeviceStateReceiver> receiver_;
+  std::future<QemuDeviceCapture> parsing_;
   std::optional<QemuDeviceCapture> capture_;
   bool restore_ignore_shared_ = false;
+  bool stopped_ = false;
   nlohmann::json status_;
 };
 

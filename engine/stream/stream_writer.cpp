@@ -165,7 +165,12 @@ void StreamWriter::ram_end_iteration() {
 }
 
 void StreamWriter::device_full(std::string_view idstr, uint32_t instance_id, uint32_t version_id,
-                               std::span<const uint8_t> payload, nlohmann::json vmdesc_entry) {
+                               std::span<const uint8_t> payload, const nlohmann::json& vmdesc_entry) {
+  device_full_text(idstr, instance_id, version_id, payload, vmdesc_entry.is_null() ? "" : vmdesc_entry.dump());
+}
+
+void StreamWriter::device_full_text(std::string_view idstr, uint32_t instance_id, uint32_t version_id,
+                                    std::span<const uint8_t> payload, std::string_view vmdesc_entry_json) {
   expect(state_ == State::RamIdle || state_ == State::Devices || state_ == State::Configured ||
              state_ == State::Header,
          "device_full() inside an open RAM iteration or after EOF");
@@ -179,13 +184,17 @@ void StreamWriter::device_full(std::string_view idstr, uint32_t instance_id, uin
   w.be32(version_id);
   w.bytes(payload);
   footer(id);
-  if (vmdesc_entry.is_null())
-    vmdesc_entry = {{"name", std::string(idstr)},
-                    {"instance_id", instance_id},
-                    {"vmsd_name", std::string(idstr)},
-                    {"version", version_id},
-                    {"fields", nlohmann::json::array()}};
-  devices_.push_back(std::move(vmdesc_entry));
+  if (!devices_json_.empty()) devices_json_ += ',';
+  if (vmdesc_entry_json.empty()) {
+    devices_json_ += nlohmann::json{{"name", std::string(idstr)},
+                                    {"instance_id", instance_id},
+                                    {"vmsd_name", std::string(idstr)},
+                                    {"version", version_id},
+                                    {"fields", nlohmann::json::array()}}
+                         .dump();
+  } else {
+    devices_json_ += vmdesc_entry_json;
+  }
   state_ = State::Devices;
   maybe_flush();
 }
@@ -196,7 +205,7 @@ void StreamWriter::eof_and_vmdesc() {
   ByteWriter w(buf_);
   w.u8(static_cast<uint8_t>(SectionType::Eof));
   // Vmdesc: u8 0x06, be32 length, JSON text. QEMU's loader skips it; tools read it.
-  const std::string json = nlohmann::json{{"page_size", kPageSize}, {"devices", devices_}}.dump();
+  const std::string json = "{\"devices\":[" + devices_json_ + "],\"page_size\":" + std::to_string(kPageSize) + "}";
   w.u8(static_cast<uint8_t>(SectionType::Vmdesc));
   w.be32(static_cast<uint32_t>(json.size()));
   w.bytes({reinterpret_cast<const uint8_t*>(json.data()), json.size()});

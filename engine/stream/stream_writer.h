@@ -70,7 +70,12 @@ class StreamWriter {
   // FULL section with an opaque vmstate payload. `vmdesc_entry` is this device's
   // entry for the vmdesc "devices" array; null means a minimal one is made up.
   void device_full(std::string_view idstr, uint32_t instance_id, uint32_t version_id,
-                   std::span<const uint8_t> payload, nlohmann::json vmdesc_entry = nullptr);
+                   std::span<const uint8_t> payload, const nlohmann::json& vmdesc_entry = nullptr);
+  // The same with the entry already serialized (a JSON object's text, or
+  // empty for a made-up one): a switchover can serialize a large device
+  // description before the guest stops instead of inside the downtime.
+  void device_full_text(std::string_view idstr, uint32_t instance_id, uint32_t version_id,
+                        std::span<const uint8_t> payload, std::string_view vmdesc_entry_json);
   // 0x00 EOF, then 0x06 + be32 length + {"page_size":4096,"devices":[...]}. Flushes.
   void eof_and_vmdesc();
   void flush();
@@ -98,7 +103,7 @@ class StreamWriter {
   // Block of the previous record in this section (for CONTINUE). QEMU carries it
   // across sections; restarting per section costs one idstr and is valid either way.
   long last_block_ = -1;
-  nlohmann::json devices_ = nlohmann::json::array();
+  std::string devices_json_;  // the vmdesc "devices" entries, comma-separated JSON text
 };
 
 }  // namespace dpdc::stream
