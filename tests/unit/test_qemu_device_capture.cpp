@@ -51,7 +51,7 @@ TEST(QemuDeviceCapture, KeepsTheLastCopyOfEachPageAndEveryDevice) {
   EXPECT_TRUE(c.pages[1].zero);
   ASSERT_EQ(c.sections.size(), 2u);
   EXPECT_EQ(c.sections[0].idstr, "timer");
-  EXPECT_EQ(c.sections[0].vmdesc.value("fields", ""), "t");
+  EXPECT_EQ(nlohmann::json::parse(c.sections[0].vmdesc_json).value("fields", ""), "t");
   EXPECT_EQ(c.sections[1].payload, globalstate_payload("running"));
 }
 
