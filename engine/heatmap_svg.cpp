@@ -221,7 +221,8 @@ std::vector<std::string> captions(const Heatmap& h) {
   const std::size_t n = h.rounds.size();
   out.push_back("Simulated DPDC v2 migration (as simulate --policy dpdc runs it) from " + moment_label(h.start_ns) +
                 " at " + num(h.bandwidth_mb_s) + " MB/s, downtime limit " + std::to_string(h.downtime_limit_ms) +
-                " ms: " + std::to_string(n) + (n == 1 ? " round" : " rounds"));
+                " ms: " + std::to_string(n) + (n == 1 ? " round" : " rounds") + ", then stop-and-copy (round " +
+                std::to_string(n + 1) + ")");
   out.push_back("Guest stopped at " + moment_label(h.stop_ns) + ": " + h.stop_reason + "; last page sent at " +
                 moment_label(h.end_ns));
   out.push_back("Hatched: the pages DPDC held back in each round; before the migration starts, the trace is the "
@@ -297,7 +298,12 @@ void add_migration_lines(const Heatmap& h, const Layout& L, std::string& s) {
     if (!free_at(c - w / 2, c + w / 2)) continue;
     taken.emplace_back(c - w / 2, c + w / 2);
     last_end = c + w / 2;
-    s += "<text x=\"" + num(c) + "\" y=\"" + num(label_y) + "\" text-anchor=\"middle\">" + label + "</text>\n";
+    // The round's numbers as a tooltip, for a viewer that shows them.
+    const std::string tip = "round " + label + ": " + moment_label(r.start_ns) + " to " + moment_label(r.end_ns) +
+                            "; held " + std::to_string(r.final_pages) + " pages final, " +
+                            std::to_string(r.deferred_pages) + " deferred";
+    s += "<text x=\"" + num(c) + "\" y=\"" + num(label_y) + "\" text-anchor=\"middle\"><title>" + tip + "</title>" +
+         label + "</text>\n";
   }
   if (stop_shown && stop_right) {
     const double x = std::max(stop_x + 3, last_end + 4);

@@ -275,10 +275,14 @@ TEST(Heatmap, SvgDrawsBothMarksTheRoundsAndTheStop) {
   EXPECT_GT(occurrences(svg, "fill=\"url(#deferred"), 3u);
   EXPECT_NE(svg.find("<g clip-path=\"url(#rounds)\">"), std::string::npos);
   EXPECT_NE(svg.find(">round</text>"), std::string::npos);
-  EXPECT_NE(svg.find("text-anchor=\"middle\">1</text>"), std::string::npos);
+  EXPECT_NE(svg.find("<title>round 1: 4 s to "), std::string::npos);
+  EXPECT_NE(svg.find("; held " + std::to_string(h.rounds[0].final_pages) + " pages final, " +
+                     std::to_string(h.rounds[0].deferred_pages) + " deferred</title>1</text>"),
+            std::string::npos);
   EXPECT_NE(svg.find("font-weight=\"bold\">stop</text>"), std::string::npos);
   EXPECT_NE(svg.find("Simulated DPDC v2 migration (as simulate --policy dpdc runs it) from 4 s at 20 MB/s, downtime "
-                     "limit 300 ms: " + std::to_string(h.rounds.size()) + " rounds"),
+                     "limit 300 ms: " + std::to_string(h.rounds.size()) + " rounds, then stop-and-copy (round " +
+                     std::to_string(h.rounds.size() + 1) + ")"),
             std::string::npos);
   EXPECT_NE(svg.find("Guest stopped at "), std::string::npos);
   EXPECT_EQ(svg.find("outlasts the trace"), std::string::npos);
