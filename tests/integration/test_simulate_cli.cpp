@@ -18,6 +18,14 @@ using test::TempDir;
 
 std::string engine() { return test::bin("dpdc-engine"); }
 
+// Writes a synthetic trace with dpdc-engine synth; "" or what went wrong.
+std::string synth(const std::string& path, const std::string& workload, const std::string& pages,
+                  const std::string& seconds, const std::string& writes_per_s) {
+  auto r = test::run({engine(), "synth", "--workload", workload, "--pages", pages, "--seconds", seconds,
+                      "--writes-per-s", writes_per_s, "--out", path});
+  return r.code == 0 ? "" : r.err;
+}
+
 TEST(SimulateCli, SynthThenSimulateEveryPolicy) {
   TempDir dir;
   const std::string trace = dir / "hc.trace";
@@ -46,10 +54,7 @@ TEST(SimulateCli, SynthThenSimulateEveryPolicy) {
 TEST(SimulateCli, ProfileDrawsTheTraceAsSvg) {
   TempDir dir;
   const std::string trace = dir / "z.trace", svg = dir / "z.svg";
-  ASSERT_EQ(test::run({engine(), "synth", "--workload", "zipf,s=1.2", "--pages", "8192", "--seconds", "5",
-                       "--writes-per-s", "20000", "--out", trace})
-                .code,
-            0);
+  ASSERT_EQ(synth(trace, "zipf,s=1.2", "8192", "5", "20000"), "");
   auto r = test::run({engine(), "profile", "--trace", trace, "--out", svg, "--title", "zipf <1.2>", "--start", "2",
                       "--bandwidth", "20", "--downtime-limit", "200"});
   ASSERT_EQ(r.code, 0) << r.err;
@@ -82,10 +87,7 @@ TEST(SimulateCli, ProfileHelpExplainsTheMigrationOptions) {
 TEST(SimulateCli, ProfileBadOptionIsOneLineNamingItAndExit2) {
   TempDir dir;
   const std::string trace = dir / "h.trace", svg = dir / "h.svg";
-  ASSERT_EQ(test::run({engine(), "synth", "--workload", "hotcold", "--pages", "4096", "--seconds", "2",
-                       "--writes-per-s", "5000", "--out", trace})
-                .code,
-            0);
+  ASSERT_EQ(synth(trace, "hotcold", "4096", "2", "5000"), "");
   struct Case {
     std::vector<std::string> args;
     std::string names;

@@ -15,19 +15,14 @@
 
 #include "dpdc/error.h"
 #include "heatmap.h"
-#include "trace_synth.h"
+#include "heatmap_fixtures.h"
 
 namespace dpdc {
 namespace {
 
 constexpr std::uint64_t kMs = 1'000'000;
 
-HeatmapOptions opts(unsigned bins, unsigned groups) {
-  HeatmapOptions o;
-  o.time_bins = bins;
-  o.page_groups = groups;
-  return o;
-}
+HeatmapOptions opts(unsigned bins, unsigned groups) { return test::heatmap_opts(bins, groups); }
 
 void sort_events(Trace& t) {
   std::stable_sort(t.events.begin(), t.events.end(),
@@ -243,17 +238,6 @@ TEST(Heatmap, MigrationOptionsOutOfRangeAreUsageErrorsNamingTheOption) {
   }
 }
 
-// 16384 pages, hot set 10 %, 10 s; migrated from 4 s at 20 MB/s: more hot
-// pages than the budget, so some are final and the others deferred.
-Trace hotcold_trace() {
-  SynthOptions so;
-  so.workload = "hotcold,hot=10,writes=90";
-  so.pages = 16384;
-  so.seconds = 10;
-  so.writes_per_s = 20'000;
-  return synthesize_trace(so);
-}
-
 std::size_t occurrences(const std::string& s, const std::string& what) {
   std::size_t n = 0;
   for (std::size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
@@ -264,7 +248,7 @@ TEST(Heatmap, SvgDrawsBothMarksTheRoundsAndTheStop) {
   HeatmapOptions o = opts(120, 128);
   o.start_s = 4;
   o.bandwidth_mb_s = 20;
-  const Heatmap h = build_heatmap(hotcold_trace(), o);
+  const Heatmap h = build_heatmap(test::hotcold_trace(), o);
   ASSERT_GT(h.max_final, 0u);
   ASSERT_GT(h.max_deferred, 0u);
   ASSERT_GE(h.rounds.size(), 2u);
@@ -296,7 +280,7 @@ TEST(Heatmap, SvgDrawsBothMarksTheRoundsAndTheStop) {
 TEST(Heatmap, NoMarksWhenTheMigrationStartsAtTheTracesEnd) {
   HeatmapOptions o = opts(120, 128);
   o.start_s = 10;
-  const Heatmap h = build_heatmap(hotcold_trace(), o);
+  const Heatmap h = build_heatmap(test::hotcold_trace(), o);
   EXPECT_EQ(h.max_final, 0u);
   EXPECT_EQ(h.max_deferred, 0u);
   const std::string svg = render_svg(h, o);

@@ -7,11 +7,11 @@
 #include <vector>
 
 #include "heatmap.h"
+#include "heatmap_fixtures.h"
 #include "policy_dpdc.h"
 #include "precopy.h"
 #include "simulate.h"
 #include "trace.h"
-#include "trace_synth.h"
 #include "trace_world.h"
 
 namespace dpdc {
@@ -21,9 +21,7 @@ constexpr std::uint64_t kMs = 1'000'000;
 constexpr std::uint64_t kSec = 1000 * kMs;
 
 HeatmapOptions marks_opts(unsigned bins, unsigned groups, double start_s, double bandwidth_mb_s) {
-  HeatmapOptions o;
-  o.time_bins = bins;
-  o.page_groups = groups;
+  HeatmapOptions o = test::heatmap_opts(bins, groups);
   o.start_s = start_s;
   o.bandwidth_mb_s = bandwidth_mb_s;
   return o;
@@ -146,14 +144,7 @@ class RecordingDpdc final : public Policy {
 };
 
 TEST(HeatmapMarks, MarksAreTheHoldSetsOfTheSimulatorsDpdcPolicyRoundByRound) {
-  // A hot set larger than the 20 MB/s budget (1461 pages): the hottest are
-  // final, the rest deferred with the warm pages, over several rounds.
-  SynthOptions so;
-  so.workload = "hotcold,hot=10,writes=90";
-  so.pages = 16384;
-  so.seconds = 10;
-  so.writes_per_s = 20'000;
-  const Trace t = synthesize_trace(so);
+  const Trace t = test::hotcold_trace();  // final and deferred pages, several rounds
   const double start_s = 4, bw = 20;
   const Heatmap h = build_heatmap(t, marks_opts(2000, 128, start_s, bw));
 
