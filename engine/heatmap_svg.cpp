@@ -219,7 +219,7 @@ std::vector<std::string> captions(const Heatmap& h) {
                 duration_label(h.duration_ns) + "; cell = " + std::to_string(h.pages_per_group) +
                 (h.pages_per_group == 1 ? " page x " : " pages x ") + duration_label(h.bin_ns));
   const std::size_t n = h.rounds.size();
-  out.push_back("Simulated DPDC v2 migration (as simulate --policy dpdc runs it) from " + moment_label(h.start_ns) +
+  out.push_back("Simulated DPDC v2 migration (simulate --policy dpdc) from " + moment_label(h.start_ns) +
                 " at " + num(h.bandwidth_mb_s) + " MB/s, downtime limit " + std::to_string(h.downtime_limit_ms) +
                 " ms: " + std::to_string(n) + (n == 1 ? " round" : " rounds") + ", then stop-and-copy (round " +
                 std::to_string(n + 1) + ")");

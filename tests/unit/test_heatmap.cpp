@@ -264,7 +264,7 @@ TEST(Heatmap, SvgDrawsBothMarksTheRoundsAndTheStop) {
                      std::to_string(h.rounds[0].deferred_pages) + " deferred</title>1</text>"),
             std::string::npos);
   EXPECT_NE(svg.find("font-weight=\"bold\">stop</text>"), std::string::npos);
-  EXPECT_NE(svg.find("Simulated DPDC v2 migration (as simulate --policy dpdc runs it) from 4 s at 20 MB/s, downtime "
+  EXPECT_NE(svg.find("Simulated DPDC v2 migration (simulate --policy dpdc) from 4 s at 20 MB/s, downtime "
                      "limit 300 ms: " + std::to_string(h.rounds.size()) + " rounds, then stop-and-copy (round " +
                      std::to_string(h.rounds.size() + 1) + ")"),
             std::string::npos);
