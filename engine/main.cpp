@@ -101,19 +101,25 @@ int main(int argc, char** argv) {
 
   std::string profile_trace, profile_out;
   dpdc::HeatmapOptions heat;
-  double horizon_ms = 1000;
   auto* profile = app.add_subcommand(
       "profile",
-      "Draw a recorded trace as a heatmap: page groups against time, coloured by dirty frequency, with the\n"
-      "pages the DPDC predictor would delay hatched. Record a trace first with attach --record.\n"
-      "Example: dpdc-engine profile --trace guest.trace --out guest.svg");
+      "Draw a recorded trace as a heatmap: page groups against time, coloured by dirty frequency. Over it,\n"
+      "the pages DPDC held back when the trace is migrated as simulate --policy dpdc does it (blue hatch:\n"
+      "kept for the stop-and-copy round; teal: deferred one round), the rounds and the stop.\n"
+      "Record a trace first with attach --record (or make one with synth).\n"
+      "Example: dpdc-engine profile --trace guest.trace --out guest.svg --start 10 --bandwidth 50");
   profile->add_option("--trace", profile_trace, "trace file (from attach --record or synth)")->required();
   profile->add_option("--out", profile_out, "SVG file to write")->required();
-  profile->add_option("--bins", heat.time_bins, "time columns (default 120)");
-  profile->add_option("--groups", heat.page_groups, "page-group rows (default 256)");
-  profile->add_option("--horizon-ms", horizon_ms, "the predictor's horizon in ms (default 1000)")
-      ->check(CLI::PositiveNumber);
-  profile->add_option("--title", heat.title, "title of the picture");
+  profile->add_option("--start", heat.start_s,
+                      "start the simulated migration this many seconds into the trace; what comes before is the\n"
+                      "history DPDC predicts from (default: the middle of the trace)");
+  profile->add_option("--bandwidth", heat.bandwidth_mb_s,
+                      "simulated link bandwidth in MB/s (10^6 bytes; 0.1 to 1000000, default 100, as simulate)");
+  profile->add_option("--downtime-limit", heat.downtime_limit_ms,
+                      "downtime limit in ms (1 to 3600000, default 300, as simulate)");
+  profile->add_option("--bins", heat.time_bins, "time columns (1 to 10000, default 120)");
+  profile->add_option("--groups", heat.page_groups, "page-group rows (1 to 100000, default 256)");
+  profile->add_option("--title", heat.title, "title of the picture (default: the trace file's name)");
 
   try {
     app.parse(argc, argv);
@@ -144,7 +150,7 @@ int main(int argc, char** argv) {
     }
     if (synth_cmd->parsed()) return dpdc::run_synth(synth, std::cout);
     if (profile->parsed()) {
-      heat.horizon_ns = static_cast<std::uint64_t>(horizon_ms * 1e6);
+      dpdc::validate_heatmap_options(heat);  // before reading a large trace
       if (heat.title.empty()) heat.title = profile_trace;
       dpdc::write_heatmap_svg(dpdc::read_trace_file(profile_trace), heat, profile_out);
       std::cout << "wrote " << profile_out << '\n';

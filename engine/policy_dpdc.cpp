@@ -32,14 +32,6 @@ std::uint64_t tracked_time_ns(std::span<const dpdc_page> history, std::uint64_t 
   return std::max(since_earliest, busiest_span);
 }
 
-PageState classify_page(const dpdc_page& page, std::uint64_t now_ns, std::uint64_t horizon_ns) {
-  if (page.count < 2 || page.prev_ns == 0 || page.last_ns < page.prev_ns) return PageState::Send;
-  std::uint64_t interval = page.last_ns - page.prev_ns;
-  std::uint64_t next = page.last_ns + interval;
-  if (next + interval < now_ns) return PageState::Send;  // stayed clean for twice its interval: the pattern broke
-  return next <= now_ns + horizon_ns ? PageState::Delay : PageState::Send;
-}
-
 DpdcPolicy::DpdcPolicy(const PolicyOptions& options) : DpdcPolicy(options, DpdcParams{}) {}
 
 DpdcPolicy::DpdcPolicy(const PolicyOptions& options, const DpdcParams& params) : params_(params) {
@@ -51,6 +43,8 @@ DpdcPolicy::DpdcPolicy(const PolicyOptions& options, const DpdcParams& params) :
 void DpdcPolicy::plan(const RoundPlan& in, Bitmap& send, Bitmap& hold) {
   send.clear();
   hold.clear();
+  if (final_.size() != hold.size()) final_ = Bitmap(hold.size());
+  final_.clear();
   double bw = in.bandwidth_bytes_per_s > 0 ? in.bandwidth_bytes_per_s : params_.expected_bandwidth_bytes_per_s;
   if (!(bw > 0)) bw = 134217728.0;
   const double page_s = static_cast<double>(kPageWireBytes) / bw;
@@ -109,7 +103,10 @@ void DpdcPolicy::plan(const RoundPlan& in, Bitmap& send, Bitmap& hold) {
   if (sendable - static_cast<double>(defer) < static_cast<double>(params_.min_round_pages)) defer = 0;
   round_s_ = (sendable - static_cast<double>(defer)) * page_s;
 
-  for (const auto& x : hot) hold.set(x.second);
+  for (const auto& x : hot) {
+    hold.set(x.second);
+    final_.set(x.second);
+  }
   for (std::size_t i = 0; i < warm.size(); ++i) (i < defer ? hold : send).set(warm[i].second);
   final_pages_ = hot.size();
   deferred_pages_ = defer;

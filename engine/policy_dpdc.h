@@ -70,13 +70,6 @@ double page_dirty_rate(const dpdc_page& page, double tracked_s, std::uint32_t mi
 // 0 when no page has an event yet. Pure.
 std::uint64_t tracked_time_ns(std::span<const dpdc_page> history, std::uint64_t now_ns);
 
-// The first version's interval rule, which the heatmap (engine/heatmap.h)
-// still draws: with two events, next = last + (last - prev); Delay when next
-// falls within now + horizon and the page has not stayed clean for twice its
-// interval. The policy no longer uses it (docs/dpdc.md says why).
-enum class PageState : std::uint8_t { Send, Delay };
-PageState classify_page(const dpdc_page& page, std::uint64_t now_ns, std::uint64_t horizon_ns);
-
 class DpdcPolicy final : public Policy {
  public:
   explicit DpdcPolicy(const PolicyOptions& options);
@@ -94,6 +87,10 @@ class DpdcPolicy final : public Policy {
   std::uint64_t last_deferred_pages() const { return deferred_pages_; }
   double last_round_s() const { return round_s_; }
   double last_mean_rate() const { return mean_rate_; }
+  // The pages of the last plan's `hold` that are final (kept for the
+  // stop-and-copy round); every other held page was deferred. Sized like
+  // `hold`. The heatmap (engine/heatmap.h) draws the two apart from this.
+  const Bitmap& last_final() const { return final_; }
 
  private:
   DpdcParams params_;
@@ -102,6 +99,7 @@ class DpdcPolicy final : public Policy {
   std::uint64_t budget_pages_ = 0;
   std::uint64_t final_pages_ = 0;
   std::uint64_t deferred_pages_ = 0;
+  Bitmap final_;
   double round_s_ = 0;
   double mean_rate_ = 0;
   std::uint64_t prev_fresh_ = 0;  // pages newly dirtied (not held) in the previous round

@@ -137,6 +137,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     r.candidates = candidates.count();
     RoundPlan plan{round, &candidates, world.history(), world.now_ns(), n, bandwidth};
     policy.plan(plan, send, hold);
+    if (options.planned) options.planned(plan, hold);
     send &= candidates;  // a policy cannot send what is not a candidate
     r.held = hold.count();
     log.held(hold, round, report);

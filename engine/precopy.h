@@ -107,6 +107,9 @@ struct PrecopyOptions {
   std::uint32_t batch_pages = 1024;  // Xen's to_skip refresh interval
   std::uint32_t hard_max_rounds = 1000;
   std::function<void(const PrecopyProgress&)> progress;  // optional
+  // Optional: called after each iterative round's plan() with what the
+  // policy put in `hold`, before anything is sent (the heatmap draws it).
+  std::function<void(const RoundPlan&, const Bitmap& hold)> planned;
 };
 
 PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOptions& options = {});

@@ -10,6 +10,13 @@
 
 namespace dpdc {
 
+PolicyOptions simulated_policy_options(double bandwidth_mb_s, std::uint64_t downtime_limit_ms) {
+  PolicyOptions po;
+  po.downtime_limit_ms = downtime_limit_ms;
+  po.expected_bandwidth_bytes_per_s = bandwidth_mb_s * 1e6;
+  return po;
+}
+
 int run_simulate(const SimulateOptions& options, std::ostream& out) {
   if (options.policies.empty()) throw Error(ErrorKind::Usage, "give at least one --policy (xen, qemu or dpdc)");
   if (!(options.bandwidth_mb_s > 0)) throw Error(ErrorKind::Usage, "--bandwidth must be a positive number of MB/s");
@@ -19,9 +26,7 @@ int run_simulate(const SimulateOptions& options, std::ostream& out) {
     throw Error(ErrorKind::Usage, "--start is beyond the end of the trace (" +
                                       std::to_string(static_cast<double>(trace.duration_ns) / 1e9) + " s)");
   }
-  PolicyOptions po;
-  po.downtime_limit_ms = options.downtime_limit_ms;
-  po.expected_bandwidth_bytes_per_s = options.bandwidth_mb_s * 1e6;  // the modelled link is known
+  const PolicyOptions po = simulated_policy_options(options.bandwidth_mb_s, options.downtime_limit_ms);
 
   std::vector<PrecopyReport> reports;
   nlohmann::json runs = nlohmann::json::array();

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "policy.h"
 #include "trace_synth.h"
 
 namespace dpdc {
@@ -20,6 +21,11 @@ struct SimulateOptions {
 };
 
 int run_simulate(const SimulateOptions& options, std::ostream& out);
+
+// What a simulated migration tells its policy: the modelled link is known,
+// so the policy expects its bandwidth before the first round has measured it.
+// `profile` uses the same, so its picture shows what `simulate` ran.
+PolicyOptions simulated_policy_options(double bandwidth_mb_s, std::uint64_t downtime_limit_ms);
 
 struct SynthCommand {
   SynthOptions synth;

@@ -18,6 +18,14 @@ using test::TempDir;
 
 std::string engine() { return test::bin("dpdc-engine"); }
 
+// Writes a synthetic trace with dpdc-engine synth; "" or what went wrong.
+std::string synth(const std::string& path, const std::string& workload, const std::string& pages,
+                  const std::string& seconds, const std::string& writes_per_s) {
+  auto r = test::run({engine(), "synth", "--workload", workload, "--pages", pages, "--seconds", seconds,
+                      "--writes-per-s", writes_per_s, "--out", path});
+  return r.code == 0 ? "" : r.err;
+}
+
 TEST(SimulateCli, SynthThenSimulateEveryPolicy) {
   TempDir dir;
   const std::string trace = dir / "hc.trace";
@@ -46,20 +54,60 @@ TEST(SimulateCli, SynthThenSimulateEveryPolicy) {
 TEST(SimulateCli, ProfileDrawsTheTraceAsSvg) {
   TempDir dir;
   const std::string trace = dir / "z.trace", svg = dir / "z.svg";
-  ASSERT_EQ(test::run({engine(), "synth", "--workload", "zipf,s=1.2", "--pages", "8192", "--seconds", "5",
-                       "--writes-per-s", "20000", "--out", trace})
-                .code,
-            0);
-  auto r = test::run({engine(), "profile", "--trace", trace, "--out", svg, "--title", "zipf <1.2>"});
+  ASSERT_EQ(synth(trace, "zipf,s=1.2", "8192", "5", "20000"), "");
+  auto r = test::run({engine(), "profile", "--trace", trace, "--out", svg, "--title", "zipf <1.2>", "--start", "2",
+                      "--bandwidth", "20", "--downtime-limit", "200"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::ifstream in(svg);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   EXPECT_NE(text.find("<svg"), std::string::npos);
   EXPECT_NE(text.find("zipf &lt;1.2&gt;"), std::string::npos);
-  EXPECT_NE(text.find("delayed by DPDC"), std::string::npos);
+  EXPECT_NE(text.find("from 2 s at 20 MB/s, downtime limit 200 ms"), std::string::npos);
+  EXPECT_NE(text.find("final: held until the stop-and-copy round (dirtied again within the 200 ms downtime limit)"),
+            std::string::npos);
   EXPECT_NE(text.find("</svg>"), std::string::npos);
-  auto bad = test::run({engine(), "profile", "--trace", trace, "--out", svg, "--bins", "0"});
-  EXPECT_EQ(bad.code, 2) << bad.err;
+
+  // Defaults: the migration starts in the middle of the trace.
+  auto d = test::run({engine(), "profile", "--trace", trace, "--out", svg});
+  ASSERT_EQ(d.code, 0) << d.err;
+  std::ifstream in2(svg);
+  std::string text2((std::istreambuf_iterator<char>(in2)), {});
+  EXPECT_NE(text2.find("from 2.5 s at 100 MB/s, downtime limit 300 ms"), std::string::npos);
+}
+
+TEST(SimulateCli, ProfileHelpExplainsTheMigrationOptions) {
+  auto r = test::run({engine(), "profile", "--help"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* want : {"--start", "--bandwidth", "--downtime-limit", "held back", "default: the middle"}) {
+    EXPECT_NE(r.out.find(want), std::string::npos) << want << "\n" << r.out;
+  }
+  EXPECT_EQ(r.out.find("--horizon-ms"), std::string::npos) << r.out;
+}
+
+TEST(SimulateCli, ProfileBadOptionIsOneLineNamingItAndExit2) {
+  TempDir dir;
+  const std::string trace = dir / "h.trace", svg = dir / "h.svg";
+  ASSERT_EQ(synth(trace, "hotcold", "4096", "2", "5000"), "");
+  struct Case {
+    std::vector<std::string> args;
+    std::string names;
+  };
+  for (const Case& c : std::vector<Case>{{{"--bins", "0"}, "--bins"},
+                                         {{"--groups", "100001"}, "--groups"},
+                                         {{"--bandwidth", "0"}, "--bandwidth"},
+                                         {{"--bandwidth", "2000000"}, "--bandwidth"},
+                                         {{"--downtime-limit", "0"}, "--downtime-limit"},
+                                         {{"--start", "-1"}, "--start"},
+                                         {{"--start", "3"}, "--start"},  // past the 2 s trace
+                                         {{"--horizon-ms", "5"}, "--horizon-ms"}}) {
+    std::vector<std::string> argv{engine(), "profile", "--trace", trace, "--out", svg};
+    argv.insert(argv.end(), c.args.begin(), c.args.end());
+    auto r = test::run(argv);
+    EXPECT_EQ(r.code, 2) << c.names << ": " << r.err;
+    ASSERT_FALSE(r.err.empty()) << c.names;
+    EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+    EXPECT_NE(r.err.find(c.names), std::string::npos) << r.err;
+  }
 }
 
 TEST(SimulateCli, BadInputIsOneLineAndExit2) {

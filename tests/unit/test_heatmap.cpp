@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,20 +15,14 @@
 
 #include "dpdc/error.h"
 #include "heatmap.h"
-#include "policy_dpdc.h"
+#include "heatmap_fixtures.h"
 
 namespace dpdc {
 namespace {
 
 constexpr std::uint64_t kMs = 1'000'000;
 
-HeatmapOptions opts(unsigned bins, unsigned groups, std::uint64_t horizon_ns = 1000 * kMs) {
-  HeatmapOptions o;
-  o.time_bins = bins;
-  o.page_groups = groups;
-  o.horizon_ns = horizon_ns;
-  return o;
-}
+HeatmapOptions opts(unsigned bins, unsigned groups) { return test::heatmap_opts(bins, groups); }
 
 void sort_events(Trace& t) {
   std::stable_sort(t.events.begin(), t.events.end(),
@@ -36,40 +31,12 @@ void sort_events(Trace& t) {
 
 std::uint64_t sum(const std::vector<std::uint32_t>& v) { return std::accumulate(v.begin(), v.end(), std::uint64_t{0}); }
 
-// The obvious, slow definition: replay the kernel record and call
-// classify_page for every page at the end of every bin. Times are shifted by
-// a kernel-like base because the kernel's clock is never 0 (classify_page
-// reads prev_ns == 0 as "no previous dirtying").
-std::vector<std::uint32_t> reference_delayed(const Trace& trace, const Heatmap& h) {
-  constexpr std::uint64_t kBase = 1'000'000'000'000ull;
-  std::vector<dpdc_page> rec(h.pages);
-  std::vector<std::uint32_t> out(std::size_t{h.page_groups} * h.time_bins, 0);
-  std::size_t i = 0;
-  for (unsigned b = 0; b < h.time_bins; ++b) {
-    for (; i < trace.events.size(); ++i) {
-      const auto& e = trace.events[i];
-      bool in_bin = b + 1 == h.time_bins || e.t_ns < h.bin_end_ns(b);
-      if (!in_bin) break;
-      dpdc_page& r = rec[e.page];
-      r.prev_ns = r.last_ns;
-      r.last_ns = e.t_ns + kBase;
-      ++r.count;
-    }
-    for (std::uint64_t p = 0; p < h.pages; ++p) {
-      if (classify_page(rec[p], h.bin_end_ns(b) + kBase, h.horizon_ns) == PageState::Delay) {
-        ++out[(p / h.pages_per_group) * h.time_bins + b];
-      }
-    }
-  }
-  return out;
-}
-
 Trace random_trace(std::uint32_t seed, std::uint64_t pages, std::size_t n, std::uint64_t duration) {
   std::mt19937_64 rng(seed);
   Trace t;
   t.pages = pages;
   t.duration_ns = duration;
-  // Mix of periodic hot pages and random noise, so every branch of the rule occurs.
+  // Mix of periodic hot pages and random noise.
   std::uniform_int_distribution<std::uint64_t> page(0, pages - 1), when(0, duration);
   for (std::size_t k = 0; k < n; ++k) t.events.push_back({when(rng), static_cast<std::uint32_t>(page(rng)), 0});
   for (std::uint32_t p = 0; p < pages / 8; ++p) {
@@ -107,7 +74,7 @@ std::string check_tags(const std::string& svg) {
   return "";
 }
 
-TEST(Heatmap, HotSetLandsInItsCellsAndIsDelayed) {
+TEST(Heatmap, EventsLandInTheirCells) {
   // 1024 pages in 16 groups of 64; 1 s in 10 bins of 100 ms. Pages 128..191
   // (group 2) are written every 10 ms: 10 writes per page per bin.
   Trace t;
@@ -122,71 +89,7 @@ TEST(Heatmap, HotSetLandsInItsCellsAndIsDelayed) {
   ASSERT_EQ(h.bin_ns, 100 * kMs);
   EXPECT_EQ(h.max_events, 640u);
   for (unsigned g = 0; g < 16; ++g) {
-    for (unsigned b = 0; b < 10; ++b) {
-      EXPECT_EQ(h.events_at(g, b), g == 2 ? 640u : 0u) << g << "," << b;
-      EXPECT_EQ(h.delayed_at(g, b), g == 2 ? 64u : 0u) << g << "," << b;
-    }
-  }
-  EXPECT_EQ(h.max_delayed, 64u);
-}
-
-TEST(Heatmap, DelayedFromTheSecondWriteUntilCleanForTwiceTheInterval) {
-  // One page written at 5 ms and 15 ms; bins of 10 ms. Bin 0 (end 10 ms):
-  // one write, no interval yet. Bins 1-2 (ends 20, 30 ms): next write
-  // expected at 25 ms, delayed. Bin 3 (end 40 ms): clean past 35 ms, sent.
-  Trace t;
-  t.pages = 4;
-  t.duration_ns = 100 * kMs;
-  t.events = {{5 * kMs, 1, 0}, {15 * kMs, 1, 0}};
-  Heatmap h = build_heatmap(t, opts(10, 4));
-  ASSERT_EQ(h.pages_per_group, 1u);
-  std::vector<std::uint32_t> want{0, 1, 1, 0, 0, 0, 0, 0, 0, 0};
-  for (unsigned b = 0; b < 10; ++b) EXPECT_EQ(h.delayed_at(1, b), want[b]) << b;
-  EXPECT_EQ(h.events_at(1, 0), 1u);
-  EXPECT_EQ(h.events_at(1, 1), 1u);
-}
-
-TEST(Heatmap, DelayedOnlyOnceTheNextWriteFallsWithinTheHorizon) {
-  // Writes at 0 s and 2 s, horizon 1 s, bins of 0.5 s: the next write is
-  // expected at 4 s, inside the horizon from 3 s; stale after 6 s.
-  Trace t;
-  t.pages = 1;
-  t.duration_ns = 5000 * kMs;
-  t.events = {{0, 0, 0}, {2000 * kMs, 0, 0}};
-  Heatmap h = build_heatmap(t, opts(10, 1));
-  ASSERT_EQ(h.bin_ns, 500 * kMs);
-  std::vector<std::uint32_t> want{0, 0, 0, 0, 0, 1, 1, 1, 1, 1};  // bin ends 0.5 .. 5 s
-  for (unsigned b = 0; b < 10; ++b) EXPECT_EQ(h.delayed_at(0, b), want[b]) << b;
-}
-
-TEST(Heatmap, PageWrittenOnceIsNeverDelayed) {
-  Trace t;
-  t.pages = 8;
-  t.duration_ns = 1000 * kMs;
-  for (std::uint32_t p = 0; p < 8; ++p) t.events.push_back({p * 100 * kMs, p, 0});
-  Heatmap h = build_heatmap(t, opts(10, 8, 10'000 * kMs));
-  EXPECT_EQ(sum(h.delayed), 0u);
-  EXPECT_EQ(h.max_delayed, 0u);
-  EXPECT_EQ(sum(h.events), 8u);
-}
-
-TEST(Heatmap, MatchesClassifyPageBinByBin) {
-  struct Case {
-    std::uint32_t seed;
-    std::uint64_t pages;
-    std::size_t n;
-    std::uint64_t duration;
-    unsigned bins, groups;
-    std::uint64_t horizon;
-  };
-  for (const Case& c : {Case{1, 64, 500, 1000 * kMs, 20, 8, 100 * kMs}, Case{2, 100, 2000, 3333 * kMs + 7, 37, 13, 0},
-                        Case{3, 1000, 5000, 10'000 * kMs, 50, 1000, 1000 * kMs},
-                        Case{4, 7, 300, 999, 120, 256, 50},  // tiny duration: 1 ns bins
-                        Case{5, 333, 4000, 2000 * kMs, 120, 256, 5000 * kMs}}) {
-    Trace t = random_trace(c.seed, c.pages, c.n, c.duration);
-    Heatmap h = build_heatmap(t, opts(c.bins, c.groups, c.horizon));
-    EXPECT_EQ(h.delayed, reference_delayed(t, h)) << "seed " << c.seed;
-    EXPECT_GT(h.max_delayed, 0u) << "seed " << c.seed;
+    for (unsigned b = 0; b < 10; ++b) EXPECT_EQ(h.events_at(g, b), g == 2 ? 640u : 0u) << g << "," << b;
   }
 }
 
@@ -255,14 +158,16 @@ TEST(Heatmap, SvgIsWellFormedWithLegendAndEscapedTitle) {
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_EQ(svg.substr(svg.size() - 7), "</svg>\n");
   EXPECT_EQ(check_tags(svg), "");
-  EXPECT_NE(svg.find("delayed by DPDC: expected to be dirtied again within the horizon"), std::string::npos);
+  EXPECT_NE(svg.find("final: held until the stop-and-copy round (dirtied again within the 300 ms downtime limit)"),
+            std::string::npos);
+  EXPECT_NE(svg.find("deferred: held back for one round"), std::string::npos);
+  EXPECT_NE(svg.find("dashed: a round begins"), std::string::npos);
   EXPECT_NE(svg.find("dirty events per cell (log scale"), std::string::npos);
   EXPECT_NE(svg.find("guest &lt;a&gt; &amp; &quot;b&quot; &apos;c&apos; "), std::string::npos);
   EXPECT_EQ(svg.find("<a>"), std::string::npos);
   EXPECT_EQ(svg.find("& "), std::string::npos);
   EXPECT_EQ(svg.find('\x01'), std::string::npos);
   EXPECT_EQ(xml_escape("caf\xc3\xa9 \xff\xc3"), "caf\xc3\xa9 ??");
-  EXPECT_NE(svg.find("url(#hatch3)"), std::string::npos);  // the delayed overlay is drawn
   EXPECT_NE(svg.find("time since the trace began (s)"), std::string::npos);
   EXPECT_NE(svg.find("guest page index"), std::string::npos);
 
@@ -291,6 +196,98 @@ TEST(Heatmap, BadOptionsAreUsageErrors) {
   small.width = 10;
   expect_usage(small);
   EXPECT_THROW(render_svg(Heatmap{}, opts(0, 1)), Error);
+}
+
+TEST(Heatmap, MigrationOptionsOutOfRangeAreUsageErrorsNamingTheOption) {
+  Trace t;
+  t.pages = 10;
+  t.duration_ns = 2000 * kMs;
+  auto expect_usage = [&](const HeatmapOptions& o, const std::string& names) {
+    try {
+      build_heatmap(t, o);
+      ADD_FAILURE() << "no error for " << names;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Usage);
+      const std::string what = e.what();
+      EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+      EXPECT_NE(what.find(names), std::string::npos) << what;
+    }
+  };
+  for (double bw : {0.0, -1.0, 0.05, 2e6, std::nan(""), HUGE_VAL}) {
+    HeatmapOptions o = opts(10, 10);
+    o.bandwidth_mb_s = bw;
+    expect_usage(o, "--bandwidth");
+  }
+  for (std::uint64_t ms : {std::uint64_t{0}, std::uint64_t{3'600'001}}) {
+    HeatmapOptions o = opts(10, 10);
+    o.downtime_limit_ms = ms;
+    expect_usage(o, "--downtime-limit");
+  }
+  for (double start : {-1.0, std::nan(""), HUGE_VAL, 2.5}) {  // 2.5 s: past the 2 s trace
+    HeatmapOptions o = opts(10, 10);
+    o.start_s = start;
+    expect_usage(o, "--start");
+  }
+  // The edges are fine: the trace's first and last moment, the slowest and fastest links.
+  for (double start : {0.0, 2.0}) {
+    HeatmapOptions o = opts(10, 10);
+    o.start_s = start;
+    o.bandwidth_mb_s = start == 0 ? 0.1 : 1e6;
+    o.downtime_limit_ms = start == 0 ? 1 : 3'600'000;
+    EXPECT_NO_THROW(build_heatmap(t, o)) << start;
+  }
+}
+
+std::size_t occurrences(const std::string& s, const std::string& what) {
+  std::size_t n = 0;
+  for (std::size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(Heatmap, SvgDrawsBothMarksTheRoundsAndTheStop) {
+  HeatmapOptions o = opts(120, 128);
+  o.start_s = 4;
+  o.bandwidth_mb_s = 20;
+  const Heatmap h = build_heatmap(test::hotcold_trace(), o);
+  ASSERT_GT(h.max_final, 0u);
+  ASSERT_GT(h.max_deferred, 0u);
+  ASSERT_GE(h.rounds.size(), 2u);
+  const std::string svg = render_svg(h, o);
+  EXPECT_EQ(check_tags(svg), "");
+  // Three legend swatches each, and the cells' hatches besides.
+  EXPECT_GT(occurrences(svg, "fill=\"url(#final"), 3u);
+  EXPECT_GT(occurrences(svg, "fill=\"url(#deferred"), 3u);
+  EXPECT_NE(svg.find("<g clip-path=\"url(#rounds)\">"), std::string::npos);
+  EXPECT_NE(svg.find(">round</text>"), std::string::npos);
+  EXPECT_NE(svg.find("<title>round 1: 4 s to "), std::string::npos);
+  EXPECT_NE(svg.find("; held " + std::to_string(h.rounds[0].final_pages) + " pages final, " +
+                     std::to_string(h.rounds[0].deferred_pages) + " deferred</title>1</text>"),
+            std::string::npos);
+  EXPECT_NE(svg.find("font-weight=\"bold\">stop</text>"), std::string::npos);
+  EXPECT_NE(svg.find("Simulated DPDC v2 migration (simulate --policy dpdc) from 4 s at 20 MB/s, downtime "
+                     "limit 300 ms: " + std::to_string(h.rounds.size()) + " rounds, then stop-and-copy (round " +
+                     std::to_string(h.rounds.size() + 1) + ")"),
+            std::string::npos);
+  EXPECT_NE(svg.find("Guest stopped at "), std::string::npos);
+  EXPECT_EQ(svg.find("outlasts the trace"), std::string::npos);
+  // One dashed line per round.
+  const std::size_t dashed = svg.find("stroke-dasharray=\"4 3\"/>");
+  ASSERT_NE(dashed, std::string::npos);
+  const std::size_t path = svg.rfind("<path d=\"", dashed);
+  EXPECT_EQ(occurrences(svg.substr(path, dashed - path), "M"), h.rounds.size());
+}
+
+TEST(Heatmap, NoMarksWhenTheMigrationStartsAtTheTracesEnd) {
+  HeatmapOptions o = opts(120, 128);
+  o.start_s = 10;
+  const Heatmap h = build_heatmap(test::hotcold_trace(), o);
+  EXPECT_EQ(h.max_final, 0u);
+  EXPECT_EQ(h.max_deferred, 0u);
+  const std::string svg = render_svg(h, o);
+  EXPECT_EQ(check_tags(svg), "");
+  EXPECT_EQ(occurrences(svg, "fill=\"url(#final"), 3u);  // the legend's swatches only
+  EXPECT_EQ(occurrences(svg, "fill=\"url(#deferred"), 3u);
+  EXPECT_NE(svg.find("The migration outlasts the trace"), std::string::npos);
 }
 
 TEST(Heatmap, WriteSvgFileAndReportBadPath) {

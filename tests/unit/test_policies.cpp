@@ -76,22 +76,6 @@ TEST(QemuPolicy, StopsWhenDirtyBytesFitBandwidthTimesDowntime) {
   EXPECT_TRUE(capped.finish_round(round_result(10, 1, 0, 7325), totals(1 << 20, 0)).stop);
 }
 
-// The first version's interval rule, which the heatmap still draws.
-TEST(DpdcPolicy, IntervalRuleClassifiesByPredictedNextDirty) {
-  dpdc_page p{};
-  EXPECT_EQ(classify_page(p, 10 * kMs, 5 * kMs), PageState::Send);  // never dirtied
-  p.count = 1;
-  p.last_ns = 9 * kMs;
-  EXPECT_EQ(classify_page(p, 10 * kMs, 5 * kMs), PageState::Send);  // once: no interval to go by
-  p.count = 2;
-  p.prev_ns = 7 * kMs;  // interval 2 ms, next at 11 ms, inside now + 5 ms
-  EXPECT_EQ(classify_page(p, 10 * kMs, 5 * kMs), PageState::Delay);
-  p.prev_ns = 1 * kMs;  // interval 8 ms, next at 17 ms, beyond 15 ms
-  EXPECT_EQ(classify_page(p, 10 * kMs, 5 * kMs), PageState::Send);
-  p.prev_ns = 8 * kMs;  // interval 1 ms; clean since 9 ms, i.e. for more than twice its interval at 12 ms
-  EXPECT_EQ(classify_page(p, 12 * kMs, 5 * kMs), PageState::Send);
-}
-
 // ---- DPDC v2: rates, states, stop rule ----
 
 constexpr std::uint64_t kSec = 1000 * kMs;
@@ -166,6 +150,16 @@ TEST(DpdcPolicy, HotPagesGoToTheFinalRoundUpToTheBudgetWarmPagesAreDeferred) {
   for (std::uint64_t p = 0; p < 200; ++p) EXPECT_TRUE(r.hold.test(p)) << p;
   EXPECT_TRUE(r.send.test(300));
   EXPECT_TRUE(r.send.test(9999));
+  // Which held pages are final: the 73 hottest (43..49 events: 70 pages, then
+  // three of the ten with 42, lowest page first); the rest of hold is deferred.
+  const Bitmap& fin = dpdc.last_final();
+  ASSERT_EQ(fin.size(), h.size());
+  EXPECT_EQ(fin.count(), 73u);
+  for (std::uint64_t p = 0; p < 100; ++p) {
+    const bool want = p % 10 >= 3 || p == 2 || p == 12 || p == 22;
+    EXPECT_EQ(fin.test(p), want) << p;
+  }
+  for (std::uint64_t p = 100; p < h.size(); ++p) ASSERT_FALSE(fin.test(p)) << p;
 }
 
 TEST(DpdcPolicy, AWarmPageIsDeferredOnlyWhileTheRoundIsLongEnoughToDirtyItAgain) {
