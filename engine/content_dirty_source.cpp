@@ -95,8 +95,43 @@ void ContentDirtySource::scan_range(std::size_t first, std::size_t last, std::ui
 }
 
 bool ContentDirtySource::sent(std::uint64_t page, std::span<const std::uint8_t> bytes) {
-  hashes_[page] = hash_page(bytes);
+  if (!stopped_) hashes_[page] = hash_page(bytes);
   return true;
+}
+
+ContentDirtySource::~ContentDirtySource() {
+  for (auto& w : last_workers_) w.join();
+}
+
+void ContentDirtySource::start_last_collect(Bitmap& out) {
+  if (!stopped_ || !baseline_) {  // not the last scan after all: do it here and now
+    collect(out, Scan::Complete);
+    return;
+  }
+  refresh_holes();  // the last refresh: the map stays as it is from here on
+  last_out_ = &out;
+  last_start_ = clock_();
+  const std::size_t pages = hashes_.size();
+  const unsigned workers = pages < 4096 ? 1u : threads_;
+  // Multiples of 64 pages, so that no bitmap word is shared between parts.
+  const std::size_t per = ((pages + workers - 1) / workers + 63) & ~std::size_t{63};
+  last_parts_.assign(workers, Bitmap(out.size()));
+  for (unsigned t = 0; t < workers; ++t) {
+    const std::size_t first = std::min(pages, t * per), last = std::min(pages, (t + 1) * per);
+    last_workers_.emplace_back([this, first, last, t] { scan_range(first, last, last_start_, last_parts_[t]); });
+  }
+}
+
+void ContentDirtySource::finish_last_collect() {
+  if (!last_out_) return;
+  for (auto& w : last_workers_) w.join();
+  last_workers_.clear();
+  for (const auto& part : last_parts_) *last_out_ |= part;
+  last_parts_.clear();
+  last_out_ = nullptr;
+  ++scans_;
+  last_scan_end_ = clock_();
+  last_scan_ns_ = last_scan_end_ - last_start_;
 }
 
 }  // namespace dpdc

@@ -33,15 +33,28 @@ class ContentDirtySource final : public DirtySource {
   // read nor hashed, so that scans neither cost time nor allocate guest memory
   // the guest never touched.
   ContentDirtySource(std::span<const std::uint8_t> ram, std::function<std::uint64_t()> clock, int backing_fd = -1);
+  ~ContentDirtySource() override;
+  ContentDirtySource(const ContentDirtySource&) = delete;
+  ContentDirtySource& operator=(const ContentDirtySource&) = delete;
 
   void collect(Bitmap& out, Scan scan) override;
+  // The last scan on threads of its own. From the stop on, sent() keeps no
+  // hashes (no scan follows the last) and the hole map is frozen, so the
+  // sending thread touches nothing the scan writes.
+  void start_last_collect(Bitmap& out) override;
+  void finish_last_collect() override;
   std::span<const dpdc_page> history() override { return history_; }
   bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) override;
-  void before_reads() override { refresh_holes(); }
+  void before_reads() override {
+    if (!stopped_) refresh_holes();
+  }
   bool known_zero(std::uint64_t page) const override { return holes_known_ && !data_.test(page); }
   // Once the guest is paused its CPUs are idle and the scan is downtime:
   // scans then use every CPU.
-  void guest_stopped() override { threads_ = std::max(1u, std::thread::hardware_concurrency()); }
+  void guest_stopped() override {
+    threads_ = std::max(1u, std::thread::hardware_concurrency());
+    stopped_ = true;
+  }
 
   std::uint64_t scans() const noexcept { return scans_; }
 
@@ -60,7 +73,13 @@ class ContentDirtySource final : public DirtySource {
   void refresh_holes();
 
   bool baseline_ = false;
+  bool stopped_ = false;
   unsigned threads_ = 1;
+  // The last scan, while it runs (start_last_collect .. finish_last_collect).
+  Bitmap* last_out_ = nullptr;
+  std::uint64_t last_start_ = 0;
+  std::vector<Bitmap> last_parts_;
+  std::vector<std::thread> last_workers_;
   std::uint64_t scans_ = 0;
   std::uint64_t last_scan_end_ = 0;
   std::uint64_t last_scan_ns_ = 0;

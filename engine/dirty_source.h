@@ -34,6 +34,13 @@ class DirtySource {
   // then be sent again. With the guest stopped every copy is final.
   virtual bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) = 0;
   virtual void guest_stopped() {}
+  // The last collection, with the guest stopped, may run beside the sending
+  // of the pages already known to be dirty: start_last_collect() begins it
+  // and finish_last_collect() waits for it and ORs its pages into `out`
+  // (which must outlive the wait). In between, before_reads(), sent() and
+  // known_zero() must be safe beside it. By default it all happens in start.
+  virtual void start_last_collect(Bitmap& out) { collect(out, Scan::Complete); }
+  virtual void finish_last_collect() {}
   // True when `page` is a hole in the file behind guest RAM as of the latest
   // check (before_reads or collect): it reads as zeros, and reading it would
   // only make the kernel allocate it. A page written since is reported by

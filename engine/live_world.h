@@ -68,6 +68,8 @@ class LiveWorld final : public PrecopyWorld {
     if (options_.before_stop) options_.before_stop();
   }
   void stop_guest() override;
+  void start_last_collect(Bitmap& out) override { source_.start_last_collect(out); }
+  void finish_last_collect() override { source_.finish_last_collect(); }
 
  private:
   DirtySource& source_;

@@ -66,11 +66,13 @@ nlohmann::json switchover_json(const MigrationResult& result) {
   const StopPhases& p = result.report.stop_phases;
   auto ms = [](std::uint64_t ns) { return static_cast<double>(ns) / 1e6; };
   return {{"stop_ms", ms(p.stop)},
-          {"last_scan_ms", ms(p.last_scan)},
-          {"last_pages_ms", ms(p.last_pages)},
+          {"known_pages_ms", ms(p.known_pages)},
+          {"scan_wait_ms", ms(p.scan_wait)},
+          {"found_pages_ms", ms(p.found_pages)},
           {"device_state_ms", ms(result.device_state_ns)},
           {"flush_ms", ms(result.flush_ns)},
-          {"total_ms", ms(p.stop + p.last_scan + p.last_pages + result.device_state_ns + result.flush_ns)}};
+          {"total_ms", ms(p.stop + p.known_pages + p.scan_wait + p.found_pages + result.device_state_ns +
+                          result.flush_ns)}};
 }
 
 }  // namespace dpdc

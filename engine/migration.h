@@ -36,8 +36,8 @@ struct MigrationResult {
   std::uint64_t flush_ns = 0;
 };
 
-// The stop-and-copy phases as JSON (ms): stop, last_scan, last_pages,
-// device_state, flush, and their sum as total.
+// The stop-and-copy phases as JSON (ms): stop, known_pages, scan_wait,
+// found_pages, device_state, flush, and their sum as total.
 nlohmann::json switchover_json(const MigrationResult& result);
 
 MigrationResult run_migration(DirtySource& source, GuestControl& guest, const MigrationSetup& setup,

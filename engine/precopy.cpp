@@ -183,19 +183,26 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   const std::uint64_t stop_at = world.now_ns();
   world.stop_guest();
   const std::uint64_t stopped_at = world.now_ns();
+  // The pages already known to be dirty go out while the last collection
+  // looks for the rest: a content scan then overlaps with the destination
+  // loading pages instead of leaving it idle.
   Bitmap last(n);
-  world.collect_dirty(last);
-  candidates |= last;
-  const std::uint64_t scanned_at = world.now_ns();
+  world.start_last_collect(last);
   RoundStats& fin = report.final_round;
   fin.result.round = report.totals.rounds + 1;
-  fin.result.candidates = candidates.count();
   world.begin_round(fin.result.round, true);
   unproven.clear();
   sender.send(candidates, dirtied_now, unproven, true, fin.result);
+  const std::uint64_t known_at = world.now_ns();
+  world.finish_last_collect();
+  const std::uint64_t scanned_at = world.now_ns();
+  last.subtract(candidates);
+  sender.send(last, dirtied_now, unproven, true, fin.result);
+  candidates |= last;
+  fin.result.candidates = candidates.count();
   world.end_round(fin.result.round, true);
   const std::uint64_t end = world.now_ns();
-  report.stop_phases = {stopped_at - stop_at, scanned_at - stopped_at, end - scanned_at};
+  report.stop_phases = {stopped_at - stop_at, known_at - stopped_at, scanned_at - known_at, end - scanned_at};
   fin.result.duration_ns = end - stop_at;
   fin.decision = {true, "stop and copy"};
   report.totals.sent += fin.result.sent;

@@ -48,6 +48,11 @@ class PrecopyWorld {
   // Called once, just before stop_guest(), outside the downtime.
   virtual void before_stop() {}
   virtual void stop_guest() = 0;
+  // The collection after the stop, possibly beside the sending of the pages
+  // already known to be dirty (see DirtySource::start_last_collect). By
+  // default, one collect_dirty() in start.
+  virtual void start_last_collect(Bitmap& out) { collect_dirty(out); }
+  virtual void finish_last_collect() {}
 };
 
 struct RoundStats {
@@ -74,9 +79,10 @@ struct PredictionTotals {
 // Where the stop-and-copy time goes, phase by phase, in the order they run
 // (ns; each phase's own duration).
 struct StopPhases {
-  std::uint64_t stop = 0;        // asking the guest to stop until it has stopped
-  std::uint64_t last_scan = 0;   // the last, complete dirty collection
-  std::uint64_t last_pages = 0;  // queueing the last round's pages (and the VMM's own final pages)
+  std::uint64_t stop = 0;         // asking the guest to stop until it has stopped
+  std::uint64_t known_pages = 0;  // queueing the pages known dirty before the stop (the last collection runs beside)
+  std::uint64_t scan_wait = 0;    // waiting for the last collection to finish after that
+  std::uint64_t found_pages = 0;  // queueing what it found, and the VMM's own final pages
 };
 
 struct PrecopyReport {

@@ -116,6 +116,45 @@ TEST(ContentDirtySource, ScansWithTheGuestStoppedUseEveryCpuAndMissNothing) {
   for (auto p : changed) EXPECT_EQ(source.history()[p].count, 1u);
 }
 
+// The last scan runs on its own threads while the round driver sends (and
+// reports as sent) the pages it already knew: those reports must not hide a
+// change from the scan, and every change is found.
+TEST(ContentDirtySource, TheLastScanBesideSendingMissesNothing) {
+  constexpr std::size_t kBig = 10'000;
+  std::vector<std::uint8_t> ram(kBig * DPDC_PAGE_SIZE, 0);
+  std::uint64_t now = 1;
+  ContentDirtySource source(ram, [&] { return now; });
+  Bitmap out(kBig);
+  source.collect(out, Scan::Complete);
+  const std::vector<std::size_t> changed{1, 64, 640, 5000, 9999};
+  for (auto p : changed) ram[p * DPDC_PAGE_SIZE + 9] = 5;
+  source.guest_stopped();
+  Bitmap last(kBig);
+  source.start_last_collect(last);
+  // Meanwhile the sender copies pages, changed ones included, and reports them.
+  for (std::size_t p = 0; p < kBig; p += 7) {
+    EXPECT_TRUE(source.sent(p, std::span<const std::uint8_t>(ram).subspan(p * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE)));
+  }
+  source.sent(5000, std::span<const std::uint8_t>(ram).subspan(5000 * DPDC_PAGE_SIZE, DPDC_PAGE_SIZE));
+  source.finish_last_collect();
+  std::vector<std::size_t> got;
+  last.for_each([&](std::size_t p) { got.push_back(p); });
+  EXPECT_EQ(got, changed);
+  EXPECT_EQ(source.scans(), 2u);
+}
+
+// Before the stop there is no "last" scan: start does the whole scan itself.
+TEST(ContentDirtySource, ALastCollectBeforeTheStopIsAnOrdinaryScan) {
+  Fixture f;
+  f.collect(Scan::Complete);
+  f.ram[2 * DPDC_PAGE_SIZE] = 1;
+  Bitmap last(kPages);
+  f.source.start_last_collect(last);
+  EXPECT_TRUE(last.test(2));
+  f.source.finish_last_collect();
+  EXPECT_EQ(last.count(), 1u);
+}
+
 }  // namespace
 }  // namespace dpdc
 
