@@ -9,6 +9,10 @@
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
 #include "observe.h"
+#include "privileges.h"
+#include "proc_inspect.h"
+#include "qemu_record.h"
+#include "qemu_source.h"
 #include "recorder.h"
 #include "stop_flag.h"
 #include "vmm_session.h"
@@ -19,6 +23,13 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   if (!options.observe && options.record.empty()) {
     throw Error(ErrorKind::Usage,
                 "attach has nothing to do: add --observe to watch the guest's dirty pages or --record FILE to trace them");
+  }
+  if (options.pid <= 0) throw Error(ErrorKind::Usage, "--pid must be a positive process id");
+  require_process_exists(options.pid);
+  require_tracing_privileges();
+  {
+    VmmProcess process = inspect_process(options.pid);
+    if (is_qemu(process) && process.ring_entries == 0) return record_qemu_by_content(options, process, out);
   }
   VmmSession session = open_vmm_session(options.pid, options.qmp);
   const VmmProcess& vmm = session.process;

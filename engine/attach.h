@@ -17,6 +17,7 @@ struct AttachOptions {
   std::uint32_t record_ring_mib = 16;
   double seconds = 0;    // observe: 0 = until SIGINT/SIGTERM
   double interval = 1.0; // observe: seconds between samples
+  double interval_scan = 0.05;  // --record of a QEMU without dirty ring: seconds between content scans
   bool json = false;
 };
 

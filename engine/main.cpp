@@ -37,7 +37,11 @@ int main(int argc, char** argv) {
                 "print the dirty rate and hot/warm/cold page counts every second, then a summary");
   cmd->add_option("--record", attach.record,
                   "record every dirty event into this trace file (for simulate and profile); prints the observe\n"
-                  "output too");
+                  "output too. A QEMU without a KVM dirty ring (e.g. TCG) is recorded by content scans of its\n"
+                  "shared guest RAM instead: one event per page found changed, at the scan's time");
+  cmd->add_option("--scan-interval", attach.interval_scan,
+                  "content recording: seconds from one scan's start to the next (default 0.05; 0: back to back)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--record-buffer", attach.record_ring_mib, "MiB of kernel ring buffer for recording (default 16)")
       ->check(CLI::IsMember({1u, 2u, 4u, 8u, 16u, 32u, 64u, 128u, 256u}));
   cmd->add_option("--seconds", attach.seconds, "observe for this many seconds (default: until Ctrl-C)")

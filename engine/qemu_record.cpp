@@ -1,0 +1,81 @@
+#include "qemu_record.h"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "bitmap.h"
+#include "content_dirty_source.h"
+#include "dpdc/clock.h"
+#include "dpdc/error.h"
+#include "qemu_source.h"
+#include "recorder.h"
+#include "stop_flag.h"
+
+namespace dpdc {
+
+int record_qemu_by_content(const AttachOptions& options, const VmmProcess& process, std::ostream& out) {
+  if (options.record.empty()) {
+    throw Error(ErrorKind::Target, "pid " + std::to_string(process.pid) +
+                                       " is a QEMU without a KVM dirty ring, which --observe needs; record its "
+                                       "dirty pages by content with --record FILE instead, or start it with "
+                                       "-accel kvm,dirty-ring-size=4096");
+  }
+  QemuSource qemu(process, options.qmp);
+  const auto ram = qemu.shared_ram();
+  const std::uint64_t pages = ram.size() / DPDC_PAGE_SIZE;
+  StopFlag stop;
+  ContentDirtySource source(ram, monotonic_ns, qemu.backing_fd());
+  Bitmap changed(pages);
+  source.collect(changed, Scan::Complete);  // the baseline: no events
+  const std::uint64_t start = monotonic_ns();
+  TraceRecorder recorder(options.record, pages, start);
+  if (options.json) {
+    out << nlohmann::json{{"type", "attached"},     {"pid", options.pid},       {"comm", process.comm},
+                          {"pages", pages},         {"block", qemu.blocks()[qemu.shared_block()].idstr},
+                          {"dirty_source", "page-content"}}
+               .dump()
+        << '\n';
+  } else {
+    out << "attached to pid " << options.pid << " (" << process.comm << "): " << pages << " pages of '"
+        << qemu.blocks()[qemu.shared_block()].idstr << "', recording dirty pages by content scans to "
+        << options.record << '\n';
+  }
+  out.flush();
+
+  const auto interval = std::chrono::nanoseconds(static_cast<std::int64_t>(options.interval_scan * 1e9));
+  const std::uint64_t end = options.seconds > 0 ? start + static_cast<std::uint64_t>(options.seconds * 1e9) : 0;
+  Bitmap ever(pages);
+  std::uint64_t scans = 0;
+  for (;;) {
+    const std::uint64_t t = monotonic_ns();
+    if ((end != 0 && t >= end) || stop.raised()) break;
+    changed.clear();
+    source.collect(changed, Scan::Complete);
+    ++scans;
+    changed.for_each([&](std::size_t p) { recorder.add(dpdc_event{t, static_cast<std::uint32_t>(p), 0}); });
+    ever |= changed;
+    const std::uint64_t next = t + static_cast<std::uint64_t>(interval.count());
+    const std::uint64_t now = monotonic_ns();
+    if (next > now && stop.sleep_for(std::chrono::nanoseconds(next - now))) break;
+  }
+  const std::uint64_t finished = monotonic_ns();
+  recorder.finish(finished);
+  const double seconds = static_cast<double>(finished - start) / 1e9;
+  if (options.json) {
+    out << nlohmann::json{{"type", "summary"},
+                          {"pid", options.pid},
+                          {"seconds", seconds},
+                          {"scans", scans},
+                          {"pages_dirtied", ever.count()},
+                          {"recorded", {{"file", recorder.path()}, {"events", recorder.events()}, {"dropped", 0}}}}
+               .dump()
+        << '\n';
+  } else {
+    out << "recorded " << recorder.events() << " events (" << ever.count() << " distinct pages) in " << scans
+        << " scans over " << seconds << " s to " << recorder.path() << '\n';
+  }
+  return 0;
+}
+
+}  // namespace dpdc
