@@ -8,7 +8,9 @@
 # Environment: PAGES (65536), SECONDS_LEN (60), WRITES (20000 writes/s),
 #              START (10 s of history before the migration), CAPS ("25 50" MB/s),
 #              WORKLOADS ("hotcold zipf seq idle ab", dpdc-vm --workload specs),
-#              SEED (synth's random seed, 1)
+#              SEED (synth's random seed, 1),
+#              TRACE_DIR (replay DIR/<name>.trace, recorded ones, for each
+#              name in WORKLOADS instead of synthesizing; see bench/qemu_traces.sh)
 set -euo pipefail
 build=${1:-build}
 engine="$build/bin/dpdc-engine"
@@ -25,8 +27,12 @@ trap 'rm -rf "$tmp"' EXIT
 echo "| workload | cap MB/s | policy | rounds | data MiB | vs xen | vs qemu | wasted sends | total s | downtime ms |"
 echo "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for wl in $workloads; do
-  "$engine" synth --workload "$wl" --pages "$pages" --seconds "$len" --writes-per-s "$writes" --seed "$seed" \
-    --out "$tmp/w.trace" >/dev/null
+  if [ -n "${TRACE_DIR:-}" ]; then
+    cp "$TRACE_DIR/$wl.trace" "$tmp/w.trace"
+  else
+    "$engine" synth --workload "$wl" --pages "$pages" --seconds "$len" --writes-per-s "$writes" --seed "$seed" \
+      --out "$tmp/w.trace" >/dev/null
+  fi
   for cap in $caps; do
     "$engine" simulate --trace "$tmp/w.trace" --bandwidth "$cap" --start "$start" --json >"$tmp/r.json"
     python3 - "$wl" "$cap" "$tmp/r.json" <<'PY'

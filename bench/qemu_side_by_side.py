@@ -13,8 +13,12 @@ Every figure is measured the same way for every method:
   - downtime: the source's STOP event to the destination's RESUME event
     (QMP event timestamps, one clock: both QEMUs run on this machine).
 
-  bench/qemu_side_by_side.py [--workload W] [--ram MiB] [--caps 25,50]
-                             [--methods qemu-migrate,xen,qemu,dpdc] [--warmup S] [--json]
+QEMU's own migration may not converge at a low cap; after --limit seconds it
+is cancelled and its row says so (bytes and rounds up to then, no downtime).
+
+  bench/qemu_side_by_side.py [--workload W]... [--ram MiB] [--caps 25,50]
+                             [--methods qemu-migrate,xen,qemu,dpdc] [--warmup S]
+                             [--limit S] [--json | --markdown]
 """
 import argparse
 import json
@@ -140,14 +144,14 @@ def guest_rounds(qmp, tmp):
     return state, int.from_bytes(data[48:56], "little")
 
 
-def run_one(method, cap_mb, args, tmp):
+def run_one(method, cap_mb, workload, args, tmp):
     ram = f"{args.ram}M"
-    machine = ["-M", "pc", "-m", ram, "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", args.workload]
+    machine = ["-M", "pc", "-m", ram, "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", workload]
     base = ["qemu-system-x86_64", "-display", "none", "-nodefaults", "-accel", "tcg"]
     dport = free_port()
     src_args = base + ["-object", f"memory-backend-memfd,id=pc.ram,size={ram},share=on",
                        "-M", "pc,memory-backend=pc.ram", "-m", ram,
-                       "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", args.workload,
+                       "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", workload,
                        "-qmp", f"unix:{tmp}/engine.sock,server=on,wait=off",
                        "-qmp", f"unix:{tmp}/src.sock,server=on,wait=off"]
     dst_args = base + machine + ["-incoming", f"tcp:127.0.0.1:{dport}",
@@ -168,6 +172,17 @@ def run_one(method, cap_mb, args, tmp):
                 st = src("query-migrate")
                 if st["status"] in ("completed", "failed"):
                     break
+                if time.time() - start > args.limit:
+                    src("migrate_cancel")
+                    relay.thread.join(timeout=30)
+                    for q in (src, dst):
+                        try:
+                            q("quit")
+                        except (RuntimeError, OSError, ValueError):
+                            pass
+                    return {"method": method, "cap_mb_s": cap_mb, "workload": workload, "bytes": relay.bytes,
+                            "rounds": st["ram"]["dirty-sync-count"], "total_ms": None, "downtime_ms": None,
+                            "converged": False}
                 time.sleep(0.05)
             if st["status"] != "completed":
                 raise RuntimeError(f"QEMU's migration failed: {st}")
@@ -189,7 +204,8 @@ def run_one(method, cap_mb, args, tmp):
         stop_ts = src.wait_event("STOP", 30)
         resume_ts = dst.wait_event("RESUME", 60)
         relay.thread.join(timeout=30)
-        row = {"method": method, "cap_mb_s": cap_mb, "bytes": relay.bytes, "rounds": rounds,
+        row = {"method": method, "cap_mb_s": cap_mb, "workload": workload, "bytes": relay.bytes, "rounds": rounds,
+               "converged": True,
                "total_ms": round((resume_ts - start) * 1000, 1),
                "downtime_ms": round((resume_ts - stop_ts) * 1000, 1)}
         row.update(own)
@@ -208,34 +224,62 @@ def run_one(method, cap_mb, args, tmp):
                 p.wait()
 
 
+def fmt_ms(v):
+    return "-" if v is None else f"{v:.0f}"
+
+
+def print_table(rows, args, markdown):
+    for workload in dict.fromkeys(r["workload"] for r in rows):
+        if markdown:
+            print(f"\n{workload}, {args.ram} MiB guest\n")
+            print("| cap MB/s | method | MiB sent | vs QEMU migrate | rounds | total ms | downtime ms |")
+            print("| --- | --- | --- | --- | --- | --- | --- |")
+        else:
+            print(f"workload {workload}, {args.ram} MiB guest")
+            print(f"{'cap MB/s':>8} {'method':>13} {'MiB sent':>9} {'vs QEMU':>8} {'rounds':>6} {'total ms':>9} "
+                  f"{'downtime ms':>11}")
+        mine = [r for r in rows if r["workload"] == workload]
+        for cap in sorted({r["cap_mb_s"] for r in mine}):
+            ref = next((r for r in mine if r["cap_mb_s"] == cap and r["method"] == "qemu-migrate"), None)
+            for r in (r for r in mine if r["cap_mb_s"] == cap):
+                ratio = f"{r['bytes'] / ref['bytes']:.2f}x" if ref and ref["bytes"] else "-"
+                if ref and not ref["converged"]:
+                    ratio = "(" + ratio + ")"
+                note = "" if r["converged"] else f" (cancelled after {args.limit:g} s)"
+                if markdown:
+                    print(f"| {cap:g} | {r['method']}{note} | {r['bytes'] / 2**20:.1f} | {ratio} | {r['rounds']} | "
+                          f"{fmt_ms(r['total_ms'])} | {fmt_ms(r['downtime_ms'])} |")
+                else:
+                    print(f"{cap:>8g} {r['method']:>13} {r['bytes'] / 2**20:>9.1f} {ratio:>8} {r['rounds']:>6} "
+                          f"{fmt_ms(r['total_ms']):>9} {fmt_ms(r['downtime_ms']):>11}{note}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--workload", default="hotcold,hot=10,writes=90,pages=16384,delay=200")
+    ap.add_argument("--workload", action="append",
+                    help="dpdc-guest workload (repeatable); default hotcold,hot=10,writes=90,pages=16384,delay=200")
     ap.add_argument("--ram", type=int, default=256, help="guest RAM in MiB")
     ap.add_argument("--caps", default="25,50", help="bandwidth caps in MB/s")
     ap.add_argument("--methods", default="qemu-migrate,xen,qemu,dpdc")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds the guest runs before the migration")
-    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--limit", type=float, default=120.0, help="seconds before QEMU's own migration is cancelled")
+    out = ap.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
+    workloads = args.workload or ["hotcold,hot=10,writes=90,pages=16384,delay=200"]
     rows = []
-    for cap in [float(c) for c in args.caps.split(",")]:
-        for method in args.methods.split(","):
-            with tempfile.TemporaryDirectory(prefix="dpdc-side-by-side.") as tmp:
-                row = run_one(method, cap, args, tmp)
-            rows.append(row)
-            print(f"# {method} at {cap:g} MB/s: {row}", file=sys.stderr)
+    for workload in workloads:
+        for cap in [float(c) for c in args.caps.split(",")]:
+            for method in args.methods.split(","):
+                with tempfile.TemporaryDirectory(prefix="dpdc-side-by-side.") as tmp:
+                    row = run_one(method, cap, workload, args, tmp)
+                rows.append(row)
+                print(f"# {workload} {method} at {cap:g} MB/s: {row}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"workload": args.workload, "ram_mib": args.ram, "rows": rows}, indent=2))
+        print(json.dumps({"ram_mib": args.ram, "rows": rows}, indent=2))
         return
-    print(f"workload {args.workload}, {args.ram} MiB guest")
-    print(f"{'cap MB/s':>8} {'method':>13} {'MiB sent':>9} {'vs QEMU':>8} {'rounds':>6} {'total ms':>9} "
-          f"{'downtime ms':>11}")
-    for cap in sorted({r["cap_mb_s"] for r in rows}):
-        ref = next((r for r in rows if r["cap_mb_s"] == cap and r["method"] == "qemu-migrate"), None)
-        for r in (r for r in rows if r["cap_mb_s"] == cap):
-            ratio = f"{r['bytes'] / ref['bytes']:.2f}x" if ref else "-"
-            print(f"{cap:>8g} {r['method']:>13} {r['bytes'] / 2**20:>9.1f} {ratio:>8} {r['rounds']:>6} "
-                  f"{r['total_ms']:>9.0f} {r['downtime_ms']:>11.1f}")
+    print_table(rows, args, args.markdown)
 
 
 if __name__ == "__main__":
