@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "ab_check.h"
@@ -112,6 +113,34 @@ std::size_t device_dirs_left() {
   return n;
 }
 
+// Migrates `src` with the dpdc policy into a destination started with
+// `dst_args` and -S, which loads the whole stream and stays paused, so that
+// both RAMs can be compared as they were at the stop.
+void migrate_to_paused(test::Qemu& src, const test::TempDir& dir, std::vector<std::string> dst_args,
+                       std::unique_ptr<test::Qemu>& dst, nlohmann::json& report) {
+  const std::string sock = dir / "mig.sock";
+  dst_args.insert(dst_args.end(), {"-S", "-incoming", "unix:" + sock});
+  dst = std::make_unique<test::Qemu>(dir, dst_args);
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to", "unix:" + sock, "--policy",
+                      "dpdc", "--max-bandwidth", "100", "--json"},
+                     {}, 120s);
+  ASSERT_EQ(r.code, 0) << r.err;
+  report = nlohmann::json::parse(r.out);
+  ASSERT_EQ(dst->wait_migration(30s).value("status", ""), "completed");
+  EXPECT_EQ(status_of(*dst), "paused");
+  EXPECT_EQ(status_of(src), "postmigrate");
+}
+
+::testing::AssertionResult same_ram(test::Qemu& src, test::Qemu& dst, const test::TempDir& dir) {
+  auto a = pmem(src, dir, 0, kRamBytes);
+  auto b = pmem(dst, dir, 0, kRamBytes);
+  if (a.size() != kRamBytes || b.size() != kRamBytes) return ::testing::AssertionFailure() << "pmemsave came up short";
+  std::uint64_t diff = 0;
+  while (diff < kRamBytes && a[diff] == b[diff]) ++diff;
+  if (diff == kRamBytes) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "first difference at guest physical address " << diff;
+}
+
 class QemuSourceMigration : public ::testing::TestWithParam<std::string> {};
 
 // The ab guest on the destination: consistent memory, and it keeps counting.
@@ -164,28 +193,12 @@ TEST(QemuSourceMigrationBytes, DestinationRamEqualsSourceRamAtTheStop) {
   const std::string workload = "hotcold,hot=10,writes=90";
   test::Qemu src(dir, source_args(dir, workload));
   ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
-  const std::string sock = dir / "mig.sock";
-  auto dst_args = machine_args(workload);
-  dst_args.insert(dst_args.end(), {"-S", "-incoming", "unix:" + sock});
-  test::Qemu dst(dir, dst_args);
-
-  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to", "unix:" + sock, "--policy",
-                      "dpdc", "--max-bandwidth", "100", "--json"},
-                     {}, 120s);
-  ASSERT_EQ(r.code, 0) << r.err;
-  auto report = nlohmann::json::parse(r.out);
+  std::unique_ptr<test::Qemu> dst;
+  nlohmann::json report;
+  ASSERT_NO_FATAL_FAILURE(migrate_to_paused(src, dir, machine_args(workload), dst, report));
   EXPECT_GE(report["totals"].value("rounds", 0u), 2u);
-  ASSERT_EQ(dst.wait_migration(30s).value("status", ""), "completed");
-  EXPECT_EQ(status_of(dst), "paused");
-  EXPECT_EQ(status_of(src), "postmigrate");
-  auto a = pmem(src, dir, 0, kRamBytes);
-  auto b = pmem(dst, dir, 0, kRamBytes);
-  ASSERT_EQ(a.size(), kRamBytes);
-  ASSERT_EQ(b.size(), kRamBytes);
-  std::uint64_t diff = 0;
-  while (diff < kRamBytes && a[diff] == b[diff]) ++diff;
-  EXPECT_EQ(diff, kRamBytes) << "first difference at guest physical address " << diff;
-  auto st = guest_status(dst, dir);
+  EXPECT_TRUE(same_ram(src, *dst, dir));
+  auto st = guest_status(*dst, dir);
   EXPECT_EQ(st.state, static_cast<std::uint32_t>(DPDC_GUEST_RUNNING));
 }
 
@@ -204,32 +217,19 @@ TEST(QemuSourceMigrationBytes, DeviceDmaWritesDuringMigrationAreNotLost) {
   test::Qemu src(dir, src_args);
   ASSERT_TRUE(wait_rounds(src, dir, 3, 60s)) << "the source guest did not start its transfers";
   const std::uint64_t before = guest_status(src, dir).dma_done;
-  const std::string sock = dir / "mig.sock";
   auto dst_args = machine_args(workload);
   dst_args.insert(dst_args.end(), files.qemu_args.begin(), files.qemu_args.end());
-  dst_args.insert(dst_args.end(), {"-S", "-incoming", "unix:" + sock});
-  test::Qemu dst(dir, dst_args);
-
-  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to", "unix:" + sock, "--policy",
-                      "dpdc", "--max-bandwidth", "100", "--json"},
-                     {}, 120s);
-  ASSERT_EQ(r.code, 0) << r.err;
-  ASSERT_EQ(dst.wait_migration(30s).value("status", ""), "completed");
-  EXPECT_EQ(status_of(src), "postmigrate");
-  auto st = guest_status(dst, dir);
+  std::unique_ptr<test::Qemu> dst;
+  nlohmann::json report;
+  ASSERT_NO_FATAL_FAILURE(migrate_to_paused(src, dir, dst_args, dst, report));
+  auto st = guest_status(*dst, dir);
   ASSERT_EQ(st.state, static_cast<std::uint32_t>(DPDC_GUEST_RUNNING)) << "error " << st.error;
   EXPECT_GT(st.dma_done, before + 2) << "no DMA happened while the engine was migrating: the test proves nothing";
-  EXPECT_TRUE(test::dma_consistent(pmem(dst, dir, st.area_gpa, st.area_pages * 4096), st, files));
-  auto a = pmem(src, dir, 0, kRamBytes);
-  auto b = pmem(dst, dir, 0, kRamBytes);
-  ASSERT_EQ(a.size(), kRamBytes);
-  ASSERT_EQ(b.size(), kRamBytes);
-  std::uint64_t diff = 0;
-  while (diff < kRamBytes && a[diff] == b[diff]) ++diff;
-  EXPECT_EQ(diff, kRamBytes) << "first difference at guest physical address " << diff;
+  EXPECT_TRUE(test::dma_consistent(pmem(*dst, dir, st.area_gpa, st.area_pages * 4096), st, files));
+  EXPECT_TRUE(same_ram(src, *dst, dir));
   // fw_cfg's own state came across: the guest's transfers go on there.
-  dst.qmp().execute("cont");
-  EXPECT_TRUE(wait_rounds(dst, dir, st.dma_done + 2, 60s)) << "DMA does not work on at the destination";
+  dst->qmp().execute("cont");
+  EXPECT_TRUE(wait_rounds(*dst, dir, st.dma_done + 2, 60s)) << "DMA does not work on at the destination";
 }
 
 TEST(QemuSourceAborts, RefusedDestinationLeavesTheSourceRunning) {
