@@ -60,6 +60,11 @@ int main(int argc, char** argv) {
                   "round is uncapped, as in QEMU)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--downtime-limit", migrate.downtime_limit_ms, "downtime limit for --to in ms (default 300)");
+  cmd->add_option("--warmup", migrate.warmup_s,
+                  "--to: watch the guest's dirty pages for this many seconds before the first round, so that\n"
+                  "the policy starts with a history (dpdc then holds back pages it already knows are hot from\n"
+                  "round 1 on; default 0)")
+      ->check(CLI::Range(0.0, 3600.0));
   to_opt->excludes("--observe");
   to_opt->excludes("--record");
 

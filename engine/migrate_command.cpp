@@ -103,6 +103,7 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
   topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
   Transport transport(dest, topt);  // a refused destination fails here, guest untouched
   setup.interrupt = &interrupt;
+  setup.warmup_ns = static_cast<std::uint64_t>(options.warmup_s * 1e9);
   ProgressLine progress_line;
   if (!options.json && ::isatty(STDERR_FILENO)) {
     setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };

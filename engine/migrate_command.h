@@ -18,6 +18,7 @@ struct MigrateOptions {
   std::string policy = "dpdc";
   double max_bandwidth_mb_s = 0;  // 0: no cap
   std::uint64_t downtime_limit_ms = 300;
+  double warmup_s = 0;  // watch the guest this long before round 1
   bool json = false;
 };
 

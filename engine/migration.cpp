@@ -1,7 +1,12 @@
 #include "migration.h"
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
+#include "stop_flag.h"
 #include "transport_sink.h"
 
 namespace dpdc {
@@ -22,6 +27,28 @@ class StopLiftsCap final : public GuestControl {
   Transport& transport_;
 };
 
+// The dirty source watches the guest before round 1: a content source scans
+// every 50 ms (its history has scan granularity), the ring tracker's
+// history grows in the kernel whatever the engine does. What the scans find
+// is dropped: round 1 sends every page anyway.
+void watch_before_round_one(DirtySource& source, std::size_t pages, const MigrationSetup& setup) {
+  Bitmap scratch(pages);
+  const std::uint64_t end = monotonic_ns() + setup.warmup_ns;
+  for (std::uint64_t now = monotonic_ns(); now < end; now = monotonic_ns()) {
+    if (setup.interrupt && setup.interrupt->raised()) {
+      throw Error(ErrorKind::Interrupted, "interrupted before the first round; the source guest keeps running");
+    }
+    source.collect(scratch, Scan::Complete);
+    scratch.clear();
+    const std::uint64_t nap = std::min<std::uint64_t>(50'000'000, end - std::min(end, monotonic_ns()));
+    if (setup.interrupt) {
+      setup.interrupt->sleep_for(std::chrono::nanoseconds(nap));
+    } else {
+      std::this_thread::sleep_for(std::chrono::nanoseconds(nap));
+    }
+  }
+}
+
 }  // namespace
 
 MigrationResult run_migration(DirtySource& source, GuestControl& guest, const MigrationSetup& setup,
@@ -29,6 +56,7 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
   if (setup.tracked_block >= setup.blocks.size() || setup.blocks[setup.tracked_block].used_length != setup.ram.size()) {
     throw Error(ErrorKind::Runtime, "the tracked RAM block does not describe the traced guest RAM");
   }
+  if (setup.warmup_ns > 0) watch_before_round_one(source, setup.ram.size() / DPDC_PAGE_SIZE, setup);
   TransportSink sink(transport);
   stream::StreamWriter writer(sink, 1 << 20);
   writer.header();
