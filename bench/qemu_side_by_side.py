@@ -18,7 +18,7 @@ is cancelled and its row says so (bytes and rounds up to then, no downtime).
 
   bench/qemu_side_by_side.py [--workload W]... [--ram MiB] [--caps 25,50]
                              [--methods qemu-migrate,xen,qemu,dpdc] [--warmup S]
-                             [--limit S] [--json | --markdown]
+                             [--limit S] [--engine-warmup S] [--json | --markdown]
 """
 import argparse
 import json
@@ -192,7 +192,7 @@ def run_one(method, cap_mb, workload, args, tmp):
         else:
             out = subprocess.run([os.path.join(BIN, "dpdc-engine"), "attach", "--pid", str(procs[0].pid),
                                   "--qmp", f"{tmp}/engine.sock", "--to", uri, "--policy", method,
-                                  "--max-bandwidth", str(cap_mb), "--json"],
+                                  "--max-bandwidth", str(cap_mb), "--warmup", str(args.engine_warmup), "--json"],
                                  capture_output=True, text=True, timeout=600)
             if out.returncode != 0:
                 raise RuntimeError(f"dpdc-engine: {out.stderr.strip()}")
@@ -206,7 +206,7 @@ def run_one(method, cap_mb, workload, args, tmp):
         relay.thread.join(timeout=30)
         row = {"method": method, "cap_mb_s": cap_mb, "workload": workload, "bytes": relay.bytes, "rounds": rounds,
                "converged": True,
-               "total_ms": round((resume_ts - start) * 1000, 1),
+               "total_ms": round((resume_ts - start - (0 if method == "qemu-migrate" else args.engine_warmup)) * 1000, 1),
                "downtime_ms": round((resume_ts - stop_ts) * 1000, 1)}
         row.update(own)
         for q in (src, dst):
@@ -263,6 +263,8 @@ def main():
     ap.add_argument("--methods", default="qemu-migrate,xen,qemu,dpdc")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds the guest runs before the migration")
     ap.add_argument("--limit", type=float, default=120.0, help="seconds before QEMU's own migration is cancelled")
+    ap.add_argument("--engine-warmup", type=float, default=0.0,
+                    help="the engine's --warmup: seconds it watches the guest before round 1 (not counted in total)")
     out = ap.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--markdown", action="store_true")
