@@ -89,6 +89,7 @@ void ContentDirtySource::scan_range(std::size_t first, std::size_t last, std::ui
       rec.last_ns = now;
       rec.count++;
       if (p < out.size()) out.set(p);
+      if (observer_) observer_(p, now);
     }
     hashes_[p] = h;
   }

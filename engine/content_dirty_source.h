@@ -54,9 +54,17 @@ class ContentDirtySource final : public DirtySource {
   void guest_stopped() override {
     threads_ = std::max(1u, std::thread::hardware_concurrency());
     stopped_ = true;
+    observer_ = nullptr;
   }
 
   std::uint64_t scans() const noexcept { return scans_; }
+  // Called for every change a scan finds while the guest runs (page, the
+  // scan's time), on the thread that called collect(): a recording of what
+  // this source saw, for replay (attach --to --record). Not called once the
+  // guest is stopped.
+  void on_change(std::function<void(std::uint64_t page, std::uint64_t t_ns)> observer) {
+    observer_ = std::move(observer);
+  }
 
   static std::uint64_t hash_page(std::span<const std::uint8_t> bytes) noexcept;
 
@@ -74,6 +82,7 @@ class ContentDirtySource final : public DirtySource {
 
   bool baseline_ = false;
   bool stopped_ = false;
+  std::function<void(std::uint64_t, std::uint64_t)> observer_;
   unsigned threads_ = 1;
   // The last scan, while it runs (start_last_collect .. finish_last_collect).
   Bitmap* last_out_ = nullptr;

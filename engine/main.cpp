@@ -38,7 +38,8 @@ int main(int argc, char** argv) {
   cmd->add_option("--record", attach.record,
                   "record every dirty event into this trace file (for simulate and profile); prints the observe\n"
                   "output too. A QEMU without a KVM dirty ring (e.g. TCG) is recorded by content scans of its\n"
-                  "shared guest RAM instead: one event per page found changed, at the scan's time");
+                  "shared guest RAM instead: one event per page found changed, at the scan's time. With --to\n"
+                  "(QEMU): what the engine's scans saw until the stop, for replaying the migration in simulate");
   cmd->add_option("--scan-interval", attach.interval_scan,
                   "content recording: seconds from one scan's start to the next (default 0.05; 0: back to back)")
       ->check(CLI::NonNegativeNumber);
@@ -66,7 +67,6 @@ int main(int argc, char** argv) {
                   "round 1 on; default 0)")
       ->check(CLI::Range(0.0, 3600.0));
   to_opt->excludes("--observe");
-  to_opt->excludes("--record");
 
   std::string inspect_file;
   bool inspect_json = false;
@@ -148,6 +148,7 @@ int main(int argc, char** argv) {
       migrate.pid = attach.pid;
       migrate.qmp = attach.qmp;
       migrate.json = attach.json;
+      migrate.record = attach.record;
       return dpdc::run_migrate(migrate, std::cout);
     }
     if (cmd->parsed()) return dpdc::run_attach(attach, std::cout);

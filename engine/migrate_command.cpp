@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <ostream>
 
 #include "dirty_track_loader.h"
@@ -18,6 +19,7 @@
 #include "content_dirty_source.h"
 #include "privileges.h"
 #include "qemu_source.h"
+#include "recorder.h"
 #include "ring_dirty_source.h"
 #include "report_text.h"
 #include "stop_flag.h"
@@ -98,7 +100,8 @@ class ProgressLine {
 int migrate_and_report(const MigrateOptions& options, const Destination& dest, const StopFlag& interrupt,
                        DirtySource& source, GuestControl& guest, const std::function<bool()>& guest_stopped,
                        QmpClient& qmp, MigrationSetup setup, Policy& policy,
-                       DeviceStateSource& devices, const std::function<nlohmann::json()>& extra, std::ostream& out) {
+                       DeviceStateSource& devices, const std::function<nlohmann::json(const MigrationResult&)>& extra,
+                       std::ostream& out) {
   TransportOptions topt;
   topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
   Transport transport(dest, topt);  // a refused destination fails here, guest untouched
@@ -120,13 +123,14 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
     }
     throw;
   }
+  const nlohmann::json more = extra(result);
   if (options.json) {
     auto j = report_to_json(result.report);
     j["destination"] = dest.uri;
     j["wire_bytes"] = result.wire_bytes;
     j["switchover"] = switchover_json(result);
     j["source_status"] = qmp.execute("query-status").value("status", "");
-    j.update(extra());
+    j.update(more);
     out << j.dump(2) << '\n';
   } else {
     out << format_report(result.report);
@@ -137,6 +141,10 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
 }
 
 int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Policy& policy, std::ostream& out) {
+  if (!options.record.empty()) {
+    throw Error(ErrorKind::Usage, "--record with --to records a QEMU guest's content scans; for a dpdc-vm record "
+                                  "first (attach --record FILE --seconds N), then migrate");
+  }
   VmmSession session = open_vmm_session(options.pid, options.qmp);
   if (!session.is_dpdc_vm) {
     throw Error(ErrorKind::Target, "pid " + std::to_string(options.pid) + " is neither QEMU nor a dpdc-vm");
@@ -159,7 +167,8 @@ int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Poli
   QmpDevices devices(*session.qmp);
   return migrate_and_report(options, dest, interrupt, source, guest, [&] { return guest.stopped(); }, *session.qmp,
                             setup, policy, devices,
-                            [] { return nlohmann::json{{"dirty_source", "kvm-dirty-ring"}}; }, out);
+                            [](const MigrationResult&) { return nlohmann::json{{"dirty_source", "kvm-dirty-ring"}}; },
+                            out);
 }
 
 // QEMU: dirtiness from page contents (see content_dirty_source.h), device
@@ -174,6 +183,15 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const
   }
   StopFlag interrupt;
   ContentDirtySource source(qemu.shared_ram(), monotonic_ns, qemu.backing_fd());
+  // The trace starts before the source's first scan; replaying it with
+  // simulate --start <round1_start_ns / 1e9> plans round 1 from the same history.
+  std::optional<TraceRecorder> recorder;
+  if (!options.record.empty()) {
+    recorder.emplace(options.record, qemu.shared_ram().size() / DPDC_PAGE_SIZE, monotonic_ns());
+    source.on_change([&](std::uint64_t page, std::uint64_t t) {
+      recorder->add(dpdc_event{t, static_cast<std::uint32_t>(page), 0});
+    });
+  }
 
   MigrationSetup setup;
   setup.machine = qemu.machine();
@@ -182,10 +200,17 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const
   setup.ram = qemu.shared_ram();
   QemuSwitchover switchover(qemu.qmp(), qemu.machine());
   return migrate_and_report(options, dest, interrupt, source, switchover, [&] { return switchover.stopped(); },
-                            qemu.qmp(), setup, policy, switchover, [&] {
-    return nlohmann::json{{"dirty_source", "page-content"},
-                          {"content_scans", source.scans()},
-                          {"qemu_device_state", switchover.qemu_status()}};
+                            qemu.qmp(), setup, policy, switchover, [&](const MigrationResult& result) {
+    nlohmann::json j{{"dirty_source", "page-content"},
+                     {"content_scans", source.scans()},
+                     {"qemu_device_state", switchover.qemu_status()}};
+    if (recorder) {
+      recorder->finish(monotonic_ns());
+      j["recorded"] = {{"file", recorder->path()},
+                       {"events", recorder->events()},
+                       {"round1_start_ns", result.report.first_plan_ns - recorder->start_ns()}};
+    }
+    return j;
   }, out);
 }
 

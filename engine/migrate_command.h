@@ -19,6 +19,7 @@ struct MigrateOptions {
   double max_bandwidth_mb_s = 0;  // 0: no cap
   std::uint64_t downtime_limit_ms = 300;
   double warmup_s = 0;  // watch the guest this long before round 1
+  std::string record;   // QEMU: trace of what the content scans saw until the stop
   bool json = false;
 };
 

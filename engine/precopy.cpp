@@ -136,6 +136,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     r.round = round;
     r.candidates = candidates.count();
     RoundPlan plan{round, &candidates, world.history(), world.now_ns(), n, bandwidth};
+    if (round == 1) report.first_plan_ns = plan.now_ns;
     policy.plan(plan, send, hold);
     if (options.planned) options.planned(plan, hold);
     send &= candidates;  // a policy cannot send what is not a candidate

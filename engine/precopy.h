@@ -96,6 +96,7 @@ struct PrecopyReport {
   std::uint64_t total_ns = 0;      // first page to last page sent
   std::uint64_t stop_ns = 0;       // guest stopped -> last page sent
   StopPhases stop_phases;
+  std::uint64_t first_plan_ns = 0;  // world time at which round 1 was planned
 };
 
 // Where a migration stands, after every batch (for a progress line).

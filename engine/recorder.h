@@ -19,6 +19,7 @@ class TraceRecorder {
   void finish(std::uint64_t end_ns);
   std::uint64_t events() const noexcept { return events_; }
   const std::string& path() const noexcept { return path_; }
+  std::uint64_t start_ns() const noexcept { return start_ns_; }
 
  private:
   void flush();

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -222,6 +223,46 @@ TEST(QemuSourceMigrationBytes, WarmupLetsDpdcHoldTheHotSetFromRoundOne) {
   EXPECT_EQ(round1.value("sent", 0u) + round1.value("delayed", 0u) + round1.value("skipped", 0u),
             report["totals"].value("guest_pages", 0u));
   EXPECT_TRUE(same_ram(src, *dst, dir));
+}
+
+// The simulator and the live engine share the policy code. Replaying what
+// the engine's scans saw (attach --to --record) from the moment it planned
+// round 1 must plan the same round 1: as many pages held back, and the rest
+// sent or skipped.
+TEST(QemuSourceReplay, SimulatorPlansRoundOneAsTheLiveEngineDid) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  const std::string workload = "hotcold,hot=10,writes=90,pages=2048,delay=200";
+  test::Qemu src(dir, source_args(dir, workload));
+  ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
+  const std::string trace = dir / "seen.trace";
+  std::unique_ptr<test::Qemu> dst;
+  nlohmann::json live;
+  ASSERT_NO_FATAL_FAILURE(
+      migrate_to_paused(src, dir, machine_args(workload), dst, live, {"--warmup", "1.5", "--record", trace}));
+  const auto& recorded = live["recorded"];
+  ASSERT_GT(recorded.value("events", 0u), 0u) << live.dump();
+  char start[32];
+  std::snprintf(start, sizeof start, "%.9f", static_cast<double>(recorded.value("round1_start_ns", 0ull)) / 1e9);
+
+  auto r = test::run({engine(), "simulate", "--trace", trace, "--policy", "dpdc", "--bandwidth", "100",
+                      "--downtime-limit", "300", "--start", start, "--json"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto sim = nlohmann::json::parse(r.out)["runs"].at(0)["rounds"].at(0);
+  const auto& real = live["rounds"].at(0);
+  EXPECT_GT(real.value("delayed", 0u), 100u) << "round 1 should hold the hot set after a warmup";
+  EXPECT_EQ(sim.value("delayed", 0u), real.value("delayed", 0u));
+  EXPECT_EQ(sim.value("candidates", 0u), real.value("candidates", 0u));
+  EXPECT_EQ(sim.value("sent", 0u) + sim.value("skipped", 0u), real.value("sent", 0u) + real.value("skipped", 0u));
+}
+
+TEST(QemuSourceReplay, RecordBesideAMigrationIsForQemuGuestsOnly) {
+  test::TempDir dir;
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(::getpid()), "--to", "unix:" + (dir / "x.sock"),
+                      "--record", dir / "t.trace"});
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("--record with --to"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
 // Writes QEMU makes itself, not the vCPU (issue: "writes KVM does not see"):
