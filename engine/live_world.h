@@ -21,7 +21,8 @@ namespace dpdc {
 class GuestControl {
  public:
   virtual ~GuestControl() = default;
-  // Pauses the guest; when it returns, no vCPU writes guest RAM any more.
+  // Pauses the guest; when it returns, neither a vCPU nor the VMM's devices
+  // write guest RAM any more (the last content scan relies on the latter).
   virtual void stop() = 0;
 };
 
