@@ -250,6 +250,13 @@ QemuSource::QemuSource(const VmmProcess& process, const std::string& qmp_path) :
 }
 
 QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp), machine_(std::move(machine)) {
+  // The switchover is a QEMU migration of its own: one already under way
+  // (someone else's) must neither be disturbed nor be mistaken for ours.
+  const std::string running = qmp_.execute("query-migrate").value("status", "none");
+  if (running != "none" && running != "completed" && running != "failed" && running != "cancelled") {
+    throw Error(ErrorKind::Target, "QEMU is already migrating (status '" + running +
+                                       "'); wait for that migration to end or cancel it (QMP migrate_cancel)");
+  }
   bool already = false;
   for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
     if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
@@ -278,9 +285,10 @@ QemuSwitchover::~QemuSwitchover() {
 
 void QemuSwitchover::stop() {
   receiver_ = std::make_unique<DeviceStateReceiver>(std::move(spare_));
+  // Refused, QEMU has started nothing: no cancel, and the guest runs on.
+  qmp_.execute("migrate", {{"uri", "unix:" + receiver_->path()}});
   stopped_ = true;  // from here on QEMU may stop the guest at any moment
   try {
-    qmp_.execute("migrate", {{"uri", "unix:" + receiver_->path()}});
     // QEMU closes the socket once it has sent everything, and it sends the
     // device state only with the guest stopped. Whether its migration
     // completed is checked before the engine's stream can end (captured()).

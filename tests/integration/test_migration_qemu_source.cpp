@@ -365,5 +365,24 @@ TEST(QemuSourceBadInput, NoQmpSocketSaysWhatToAdd) {
   EXPECT_NE(r.err.find("-qmp unix:"), std::string::npos) << r.err;
 }
 
+// Someone else's migration under way: the engine neither joins nor cancels
+// it, and says what to do.
+TEST(QemuSourceBadInput, AMigrationAlreadyUnderWayIsLeftAlone) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  test::Qemu src(dir, source_args(dir, "ab,pages=256"));
+  ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
+  src.qmp().execute("migrate-set-parameters", {{"max-bandwidth", 1000}});
+  src.qmp().execute("migrate", {{"uri", "exec:cat > /dev/null"}});
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
+                      "tcp:127.0.0.1:" + std::to_string(test::free_loopback_port())});
+  EXPECT_EQ(r.code, 3) << r.err;
+  EXPECT_NE(r.err.find("already migrating"), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(src.qmp().execute("query-migrate").value("status", ""), "active");
+  EXPECT_EQ(status_of(src), "running");
+  src.qmp().execute("migrate_cancel");
+}
+
 }  // namespace
 }  // namespace dpdc
