@@ -257,14 +257,28 @@ QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp),
     throw Error(ErrorKind::Target, "QEMU is already migrating (status '" + running +
                                        "'); wait for that migration to end or cancel it (QMP migrate_cancel)");
   }
-  bool already = false;
-  for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
-    if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
-  }
-  if (!already) {
-    qmp_.execute("migrate-set-capabilities",
-                 {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
-    restore_ignore_shared_ = true;
+  try {
+    bool already = false;
+    for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
+      if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
+    }
+    if (!already) {
+      qmp_.execute("migrate-set-capabilities",
+                   {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
+      restore_ignore_shared_ = true;
+    }
+    // QEMU's own migration carries only its small private blocks and the
+    // device state here; a bandwidth cap set for whole-guest migrations must
+    // not slow it (it would delay the stop, or hold the guest stopped).
+    const auto params = qmp_.execute("query-migrate-parameters");
+    if (params.contains("max-bandwidth")) {
+      const auto user = params["max-bandwidth"].get<std::uint64_t>();
+      qmp_.execute("migrate-set-parameters", {{"max-bandwidth", kSwitchoverBandwidth}});
+      saved_max_bandwidth_ = user;
+    }
+  } catch (...) {
+    restore();
+    throw;
   }
   // A pc guest's private blocks and device state come to about 0.3 MiB;
   // touch room for more now, while faults cost no downtime.
@@ -274,12 +288,25 @@ QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp),
 QemuSwitchover::~QemuSwitchover() {
   receiver_.reset();
   if (parsing_.valid()) parsing_.wait();
-  if (!restore_ignore_shared_) return;
-  try {
-    qmp_.execute("migrate-set-capabilities",
-                 {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", false}}}}});
-  } catch (...) {
-    // QEMU may be gone; nothing else to undo.
+  restore();
+}
+
+void QemuSwitchover::restore() noexcept {
+  // QEMU may be gone; then there is nothing left to undo.
+  if (saved_max_bandwidth_) {
+    try {
+      qmp_.execute("migrate-set-parameters", {{"max-bandwidth", *saved_max_bandwidth_}});
+    } catch (...) {
+    }
+    saved_max_bandwidth_.reset();
+  }
+  if (restore_ignore_shared_) {
+    try {
+      qmp_.execute("migrate-set-capabilities",
+                   {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", false}}}}});
+    } catch (...) {
+    }
+    restore_ignore_shared_ = false;
   }
 }
 

@@ -159,6 +159,7 @@ TEST_P(QemuSourceMigration, AbGuestRunsOnAtTheDestination) {
   dst_args.insert(dst_args.end(), {"-incoming", "tcp:127.0.0.1:" + std::to_string(port)});
   test::Qemu dst(dir, dst_args);
   const std::uint64_t allocated_before = memfd_allocated(src.pid());
+  src.qmp().execute("migrate-set-parameters", {{"max-bandwidth", 12345678}});
 
   auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
                       "tcp:127.0.0.1:" + std::to_string(port), "--policy", policy, "--max-bandwidth", "200", "--json"},
@@ -173,6 +174,8 @@ TEST_P(QemuSourceMigration, AbGuestRunsOnAtTheDestination) {
   EXPECT_EQ(report.value("dirty_source", ""), "page-content");
   EXPECT_GE(report["totals"].value("pages_sent", 0u), kRamBytes / 4096);
   EXPECT_FALSE(ignore_shared_on(src)) << "the engine must restore QEMU's capability";
+  EXPECT_EQ(src.qmp().execute("query-migrate-parameters").value("max-bandwidth", 0u), 12345678u)
+      << "the engine must restore QEMU's bandwidth cap";
 
   ASSERT_TRUE(wait_status(dst, "running", 30s)) << "destination did not resume: " << status_of(dst);
   dst.qmp().execute("stop");
