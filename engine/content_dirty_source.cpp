@@ -56,24 +56,39 @@ void ContentDirtySource::collect(Bitmap& out, Scan scan) {
     if (start - last_scan_end_ < min_gap) return;
   }
   refresh_holes();
-  const std::size_t pages = hashes_.size();
-  if (threads_ <= 1 || pages < 4096) {
-    scan_range(0, pages, start, out);
+  if (workers() == 1) {
+    scan_range(0, hashes_.size(), start, out);
   } else {
-    // Disjoint page ranges, each with its own bitmap: no shared writes. The
-    // ranges are multiples of 64 pages so that bitmap words do not straddle.
-    const std::size_t per = (pages / threads_ + 63) & ~std::size_t{63};
-    std::vector<Bitmap> parts(threads_, Bitmap(out.size()));
-    std::vector<std::thread> workers;
-    for (unsigned t = 1; t < threads_; ++t) {
-      const std::size_t first = std::min(pages, t * per), last = std::min(pages, (t + 1) * per);
-      workers.emplace_back([this, first, last, start, &parts, t] { scan_range(first, last, start, parts[t]); });
-    }
-    scan_range(0, std::min(pages, per), start, out);
-    for (auto& w : workers) w.join();
-    for (unsigned t = 1; t < threads_; ++t) out |= parts[t];
+    launch_scan(start, out.size());
+    join_scan(out);
   }
   baseline_ = true;
+  scan_done(start);
+}
+
+unsigned ContentDirtySource::workers() const noexcept { return hashes_.size() < 4096 ? 1u : threads_; }
+
+void ContentDirtySource::launch_scan(std::uint64_t now, std::size_t bits) {
+  // Disjoint page ranges, each with its own bitmap: no shared writes. The
+  // ranges are multiples of 64 pages so that bitmap words do not straddle.
+  const std::size_t pages = hashes_.size();
+  const unsigned n = workers();
+  const std::size_t per = ((pages + n - 1) / n + 63) & ~std::size_t{63};
+  parts_.assign(n, Bitmap(bits));
+  for (unsigned t = 0; t < n; ++t) {
+    const std::size_t first = std::min(pages, t * per), last = std::min(pages, (t + 1) * per);
+    workers_.emplace_back([this, first, last, now, t] { scan_range(first, last, now, parts_[t]); });
+  }
+}
+
+void ContentDirtySource::join_scan(Bitmap& out) {
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+  for (const auto& part : parts_) out |= part;
+  parts_.clear();
+}
+
+void ContentDirtySource::scan_done(std::uint64_t start) {
   ++scans_;
   last_scan_end_ = clock_();
   last_scan_ns_ = last_scan_end_ - start;
@@ -101,7 +116,7 @@ bool ContentDirtySource::sent(std::uint64_t page, std::span<const std::uint8_t> 
 }
 
 ContentDirtySource::~ContentDirtySource() {
-  for (auto& w : last_workers_) w.join();
+  for (auto& w : workers_) w.join();
 }
 
 void ContentDirtySource::start_last_collect(Bitmap& out) {
@@ -112,27 +127,14 @@ void ContentDirtySource::start_last_collect(Bitmap& out) {
   refresh_holes();  // the last refresh: the map stays as it is from here on
   last_out_ = &out;
   last_start_ = clock_();
-  const std::size_t pages = hashes_.size();
-  const unsigned workers = pages < 4096 ? 1u : threads_;
-  // Multiples of 64 pages, so that no bitmap word is shared between parts.
-  const std::size_t per = ((pages + workers - 1) / workers + 63) & ~std::size_t{63};
-  last_parts_.assign(workers, Bitmap(out.size()));
-  for (unsigned t = 0; t < workers; ++t) {
-    const std::size_t first = std::min(pages, t * per), last = std::min(pages, (t + 1) * per);
-    last_workers_.emplace_back([this, first, last, t] { scan_range(first, last, last_start_, last_parts_[t]); });
-  }
+  launch_scan(last_start_, out.size());
 }
 
 void ContentDirtySource::finish_last_collect() {
   if (!last_out_) return;
-  for (auto& w : last_workers_) w.join();
-  last_workers_.clear();
-  for (const auto& part : last_parts_) *last_out_ |= part;
-  last_parts_.clear();
+  join_scan(*last_out_);
   last_out_ = nullptr;
-  ++scans_;
-  last_scan_end_ = clock_();
-  last_scan_ns_ = last_scan_end_ - last_start_;
+  scan_done(last_start_);
 }
 
 }  // namespace dpdc

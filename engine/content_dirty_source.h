@@ -84,11 +84,17 @@ class ContentDirtySource final : public DirtySource {
   bool stopped_ = false;
   std::function<void(std::uint64_t, std::uint64_t)> observer_;
   unsigned threads_ = 1;
-  // The last scan, while it runs (start_last_collect .. finish_last_collect).
+  // A scan on threads of its own: launch_scan() starts one worker per range,
+  // join_scan() waits and merges their bitmaps. The last scan returns
+  // between the two (start_last_collect .. finish_last_collect).
+  unsigned workers() const noexcept;
+  void launch_scan(std::uint64_t now, std::size_t bits);
+  void join_scan(Bitmap& out);
+  void scan_done(std::uint64_t start);  // counts the scan and its duration
+  std::vector<Bitmap> parts_;
+  std::vector<std::thread> workers_;
   Bitmap* last_out_ = nullptr;
   std::uint64_t last_start_ = 0;
-  std::vector<Bitmap> last_parts_;
-  std::vector<std::thread> last_workers_;
   std::uint64_t scans_ = 0;
   std::uint64_t last_scan_end_ = 0;
   std::uint64_t last_scan_ns_ = 0;

@@ -116,6 +116,24 @@ TEST(ContentDirtySource, ScansWithTheGuestStoppedUseEveryCpuAndMissNothing) {
   for (auto p : changed) EXPECT_EQ(source.history()[p].count, 1u);
 }
 
+// Ranges are split so that every page has one, also when the page count
+// does not divide evenly (8193 on two CPUs once left the last page out).
+TEST(ContentDirtySource, AStoppedScanReachesTheLastPageOfAnOddSizedGuest) {
+  constexpr std::size_t kOdd = 2 * 4096 + 1;
+  std::vector<std::uint8_t> ram(kOdd * DPDC_PAGE_SIZE, 0);
+  std::uint64_t now = 1;
+  ContentDirtySource source(ram, [&] { return now; });
+  Bitmap out(kOdd);
+  source.collect(out, Scan::Complete);
+  source.guest_stopped();
+  ram[(kOdd - 1) * DPDC_PAGE_SIZE] = 1;
+  ram[0] = 1;
+  source.collect(out, Scan::Complete);
+  EXPECT_TRUE(out.test(kOdd - 1));
+  EXPECT_TRUE(out.test(0));
+  EXPECT_EQ(out.count(), 2u);
+}
+
 // The last scan runs on its own threads while the round driver sends (and
 // reports as sent) the pages it already knew: those reports must not hide a
 // change from the scan, and every change is found.
