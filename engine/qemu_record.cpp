@@ -26,10 +26,14 @@ int record_qemu_by_content(const AttachOptions& options, const VmmProcess& proce
   const std::uint64_t pages = ram.size() / DPDC_PAGE_SIZE;
   StopFlag stop;
   ContentDirtySource source(ram, monotonic_ns, qemu.backing_fd());
-  Bitmap changed(pages);
-  source.collect(changed, Scan::Complete);  // the baseline: no events
+  Bitmap ever(pages);  // collect ORs in: every page dirtied during the recording
+  source.collect(ever, Scan::Complete);  // the baseline: no events
   const std::uint64_t start = monotonic_ns();
   TraceRecorder recorder(options.record, pages, start);
+  // The same events a migration's --record gets: one per change, at its scan's time.
+  source.on_change([&](std::uint64_t page, std::uint64_t t) {
+    recorder.add(dpdc_event{t, static_cast<std::uint32_t>(page), 0});
+  });
   if (options.json) {
     out << nlohmann::json{{"type", "attached"},     {"pid", options.pid},       {"comm", process.comm},
                           {"pages", pages},         {"block", qemu.blocks()[qemu.shared_block()].idstr},
@@ -45,16 +49,10 @@ int record_qemu_by_content(const AttachOptions& options, const VmmProcess& proce
 
   const auto interval = std::chrono::nanoseconds(static_cast<std::int64_t>(options.interval_scan * 1e9));
   const std::uint64_t end = options.seconds > 0 ? start + static_cast<std::uint64_t>(options.seconds * 1e9) : 0;
-  Bitmap ever(pages);
-  std::uint64_t scans = 0;
   for (;;) {
     const std::uint64_t t = monotonic_ns();
     if ((end != 0 && t >= end) || stop.raised()) break;
-    changed.clear();
-    source.collect(changed, Scan::Complete);
-    ++scans;
-    changed.for_each([&](std::size_t p) { recorder.add(dpdc_event{t, static_cast<std::uint32_t>(p), 0}); });
-    ever |= changed;
+    source.collect(ever, Scan::Complete);
     const std::uint64_t next = t + static_cast<std::uint64_t>(interval.count());
     const std::uint64_t now = monotonic_ns();
     if (next > now && stop.sleep_for(std::chrono::nanoseconds(next - now))) break;
@@ -62,6 +60,7 @@ int record_qemu_by_content(const AttachOptions& options, const VmmProcess& proce
   const std::uint64_t finished = monotonic_ns();
   recorder.finish(finished);
   const double seconds = static_cast<double>(finished - start) / 1e9;
+  const std::uint64_t scans = source.scans() - 1;  // not the baseline
   if (options.json) {
     out << nlohmann::json{{"type", "summary"},
                           {"pid", options.pid},

@@ -83,9 +83,10 @@ class DeviceStateReceiver;
 // the downtime, after two more QMP round trips (docs/qemu.md measures it).
 //
 // The capability, and an uncapped max-bandwidth for that small migration,
-// are set when this is built and restored when it is destroyed. If stop() fails, the guest is running again (QEMU restarts it
-// when its migration fails or is cancelled); stopped() says whether QEMU
-// may have stopped it, so that the caller can `cont` to be sure.
+// are set when this is built and restored when it is destroyed. If stop()
+// fails, the guest is running again (QEMU restarts it when its migration
+// fails or is cancelled); stopped() says whether QEMU may have stopped it,
+// so that the caller can `cont` to be sure.
 class QemuSwitchover final : public GuestControl, public DeviceStateSource {
  public:
   QemuSwitchover(QmpClient& qmp, std::string machine);
@@ -103,6 +104,7 @@ class QemuSwitchover final : public GuestControl, public DeviceStateSource {
   void restore() noexcept;  // QEMU's capability and parameter as they were
 
   static constexpr std::size_t kSpareBytes = 4u << 20;
+  static constexpr std::uint64_t kSwitchoverBandwidth = 100'000'000'000;  // bytes/s: no cap in practice
 
   QmpClient& qmp_;
   std::string machine_;
@@ -111,7 +113,6 @@ class QemuSwitchover final : public GuestControl, public DeviceStateSource {
   std::future<QemuDeviceCapture> parsing_;
   std::optional<QemuDeviceCapture> capture_;
   bool restore_ignore_shared_ = false;
-  static constexpr std::uint64_t kSwitchoverBandwidth = 100'000'000'000;  // bytes/s: no cap in practice
   std::optional<std::uint64_t> saved_max_bandwidth_;  // the user's, restored at the end
   bool stopped_ = false;
   nlohmann::json status_;
