@@ -12,15 +12,6 @@ namespace dpdc {
 
 HoldReplay replay_dpdc_holds(const Trace& trace, const HoldReplayOptions& options, std::uint64_t pages_per_group) {
   if (pages_per_group == 0) throw Error(ErrorKind::Usage, "a page group must hold at least one page");
-  // TraceWorld indexes its per-page state by event page; a trace that does
-  // not cover its events would write past it.
-  for (const TraceEvent& e : trace.events) {
-    if (e.page >= trace.pages || e.t_ns > trace.duration_ns) {
-      throw Error(ErrorKind::Usage, "trace event (page " + std::to_string(e.page) + " at " + std::to_string(e.t_ns) +
-                                        " ns) lies outside the trace's " + std::to_string(trace.pages) +
-                                        " pages and " + std::to_string(trace.duration_ns) + " ns");
-    }
-  }
   DpdcPolicy policy(simulated_policy_options(options.bandwidth_mb_s, options.downtime_limit_ms));
   TraceWorld world(trace, {options.bandwidth_mb_s * 1e6, options.start_s});
   const std::uint64_t groups = (std::max<std::uint64_t>(trace.pages, 1) + pages_per_group - 1) / pages_per_group;

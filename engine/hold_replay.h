@@ -45,8 +45,9 @@ struct HoldReplay {
 };
 
 // `trace` must cover its events (every page index below trace.pages, every
-// time at most trace.duration_ns), as decode_trace guarantees. Throws
-// Error(Usage) when an option is out of range.
+// time at most trace.duration_ns), as decode_trace guarantees; TraceWorld
+// checks it. Throws Error(Usage) when it does not, or when an option is out
+// of range.
 HoldReplay replay_dpdc_holds(const Trace& trace, const HoldReplayOptions& options, std::uint64_t pages_per_group);
 
 }  // namespace dpdc

@@ -8,6 +8,16 @@ TraceWorld::TraceWorld(const Trace& trace, const TraceWorldOptions& options)
     : trace_(trace), options_(options), history_(trace.pages), pending_(trace.pages), round_sent_(trace.pages) {
   if (!(options_.bandwidth_bytes_per_s > 0)) throw Error(ErrorKind::Usage, "the bandwidth must be positive");
   if (options_.start_s < 0) throw Error(ErrorKind::Usage, "the start time must not be negative");
+  // Per-page state is indexed by event page, and the trace repeats with its
+  // duration as the period: a trace must cover its events (decode_trace
+  // makes every file's do so; a hand-built one may not).
+  for (const TraceEvent& e : trace.events) {
+    if (e.page >= trace.pages || e.t_ns > trace.duration_ns) {
+      throw Error(ErrorKind::Usage, "trace event (page " + std::to_string(e.page) + " at " + std::to_string(e.t_ns) +
+                                        " ns) lies outside the trace's " + std::to_string(trace.pages) +
+                                        " pages and " + std::to_string(trace.duration_ns) + " ns");
+    }
+  }
   now_ = static_cast<std::uint64_t>(options_.start_s * 1e9);
   apply_until(now_);
   pending_.clear();  // what happened before the start is history, not dirtiness: round 1 sends everything

@@ -25,6 +25,8 @@ class TraceWorld final : public PrecopyWorld {
  public:
   static constexpr std::uint64_t kBytesPerPage = DPDC_PAGE_SIZE + 8;
 
+  // Throws Error(Usage) for a bad option, or a trace that does not cover its
+  // events (a page at or beyond trace.pages, a time after trace.duration_ns).
   TraceWorld(const Trace& trace, const TraceWorldOptions& options);
 
   std::uint64_t total_pages() const override { return trace_.pages; }
