@@ -24,6 +24,9 @@ class GuestControl {
   // Pauses the guest; when it returns, neither a vCPU nor the VMM's devices
   // write guest RAM any more (the last content scan relies on the latter).
   virtual void stop() = 0;
+  // True once stop() may have taken effect, even if it then failed: a
+  // migration that fails after that must resume the guest.
+  virtual bool stopped() const = 0;
 };
 
 // What a VMM contributes to the stream besides the tracked RAM, fetched with

@@ -38,7 +38,7 @@ class QmpGuest final : public GuestControl {
     qmp_.execute("stop");
     stopped_ = true;
   }
-  bool stopped() const { return stopped_; }
+  bool stopped() const override { return stopped_; }
 
  private:
   QmpClient& qmp_;
@@ -98,8 +98,7 @@ class ProgressLine {
 // run fails after the stop, and the report. `extra` adds source-specific
 // fields to --json once the run is over.
 int migrate_and_report(const MigrateOptions& options, const Destination& dest, const StopFlag& interrupt,
-                       DirtySource& source, GuestControl& guest, const std::function<bool()>& guest_stopped,
-                       QmpClient& qmp, MigrationSetup setup, Policy& policy,
+                       DirtySource& source, GuestControl& guest, QmpClient& qmp, MigrationSetup setup, Policy& policy,
                        DeviceStateSource& devices, const std::function<nlohmann::json(const MigrationResult&)>& extra,
                        std::ostream& out) {
   TransportOptions topt;
@@ -115,7 +114,7 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
   try {
     result = run_migration(source, guest, setup, transport, policy, &devices);
   } catch (...) {
-    if (guest_stopped()) {
+    if (guest.stopped()) {
       try {
         qmp.execute("cont");
       } catch (...) {
@@ -165,8 +164,7 @@ int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Poli
   setup.ram = {ram.as<const std::uint8_t>(), ram_bytes};
   QmpGuest guest(*session.qmp);
   QmpDevices devices(*session.qmp);
-  return migrate_and_report(options, dest, interrupt, source, guest, [&] { return guest.stopped(); }, *session.qmp,
-                            setup, policy, devices,
+  return migrate_and_report(options, dest, interrupt, source, guest, *session.qmp, setup, policy, devices,
                             [](const MigrationResult&) { return nlohmann::json{{"dirty_source", "kvm-dirty-ring"}}; },
                             out);
 }
@@ -199,8 +197,8 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const
   setup.tracked_block = qemu.shared_block();
   setup.ram = qemu.shared_ram();
   QemuSwitchover switchover(qemu.qmp(), qemu.machine());
-  return migrate_and_report(options, dest, interrupt, source, switchover, [&] { return switchover.stopped(); },
-                            qemu.qmp(), setup, policy, switchover, [&](const MigrationResult& result) {
+  return migrate_and_report(options, dest, interrupt, source, switchover, qemu.qmp(), setup, policy, switchover,
+                            [&](const MigrationResult& result) {
     nlohmann::json j{{"dirty_source", "page-content"},
                      {"content_scans", source.scans()},
                      {"qemu_device_state", switchover.qemu_status()}};

@@ -21,6 +21,7 @@ class StopLiftsCap final : public GuestControl {
     guest_.stop();
     transport_.lift_cap();
   }
+  bool stopped() const override { return guest_.stopped(); }
 
  private:
   GuestControl& guest_;

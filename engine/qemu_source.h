@@ -92,7 +92,7 @@ class QemuSwitchover final : public GuestControl, public DeviceStateSource {
   QemuSwitchover(QmpClient& qmp, std::string machine);
   ~QemuSwitchover() override;
   void stop() override;
-  bool stopped() const { return stopped_; }
+  bool stopped() const override { return stopped_; }
   // Both need stop() to have succeeded.
   void write_final_pages(stream::StreamWriter& writer) override;
   void write_sections(stream::StreamWriter& writer) override;

@@ -55,6 +55,7 @@ class EmulatedGuest final : public GuestControl {
     stop_.store(true);
     if (thread_.joinable()) thread_.join();
   }
+  bool stopped() const override { return stop_.load(); }
   std::uint64_t writes() const { return writes_.load(); }
   int failures() const { return failures_.load(); }
 
