@@ -1,7 +1,7 @@
 #include "facilities.h"
 
 #include <fcntl.h>
-#include <linux/kvm.h>
+#include "dpdc/kvm_uapi.h"
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>

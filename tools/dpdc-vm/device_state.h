@@ -40,7 +40,7 @@
 // instance and field (DeviceStateError).
 #pragma once
 
-#include <linux/kvm.h>
+#include "dpdc/kvm_uapi.h"
 
 #include <cstdint>
 #include <optional>

@@ -3,7 +3,7 @@
 // on a fake ring in ordinary memory.
 #pragma once
 
-#include <linux/kvm.h>
+#include "dpdc/kvm_uapi.h"
 
 #include <atomic>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // /dev/kvm and the VM file descriptor: capabilities, dirty ring, memslots.
 #pragma once
 
-#include <linux/kvm.h>
+#include "dpdc/kvm_uapi.h"
 
 #include <cstdint>
 #include <stdexcept>

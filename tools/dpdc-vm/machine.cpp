@@ -1,6 +1,6 @@
 #include "machine.h"
 
-#include <linux/kvm.h>
+#include "dpdc/kvm_uapi.h"
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>

@@ -1,7 +1,7 @@
 // One KVM vCPU: fd, kvm_run mapping, dirty-ring mapping, long-mode setup.
 #pragma once
 
-#include <linux/kvm.h>
+#include "dpdc/kvm_uapi.h"
 
 #include <cstdint>
 #include <vector>
