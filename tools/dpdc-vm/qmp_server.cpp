@@ -22,31 +22,43 @@ QmpServer::QmpServer(std::string path, VmControl& vm) : path_(std::move(path)), 
     ::unlink(path_.c_str());
     if (::bind(listen_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) < 0)
         throw_errno(errno, "bind(" + path_ + ")");
-    check(::listen(listen_.get(), 4), "listen(QMP socket)");
+    check(::listen(listen_.get(), static_cast<int>(kMaxClients)), "listen(QMP socket)");
 }
 
 QmpServer::~QmpServer()
 {
-    client_.reset();
+    clients_.clear();
     listen_.reset();
     ::unlink(path_.c_str());
 }
 
-std::vector<pollfd> QmpServer::poll_fds() const
+std::vector<pollfd> QmpServer::poll_fds()
 {
-    if (client_)
-        return {pollfd{client_.get(), POLLIN, 0}};
-    return {pollfd{listen_.get(), POLLIN, 0}};
+    std::vector<pollfd> fds;
+    fds.reserve(clients_.size() + 1);
+    for (Client& c : clients_) {
+        c.polled = true;
+        fds.push_back(pollfd{c.fd.get(), POLLIN, 0});
+    }
+    fds.push_back(pollfd{listen_.get(), POLLIN, 0});  // last: accept after serving the clients
+    return fds;
 }
 
 void QmpServer::on_ready(const pollfd& p)
 {
     if (p.revents == 0)
         return;
-    if (client_ && p.fd == client_.get())
-        read_client();
-    else if (p.fd == listen_.get())
+    if (p.fd == listen_.get()) {
         accept_client();
+        return;
+    }
+    for (auto it = clients_.begin(); it != clients_.end(); ++it) {
+        if (it->polled && it->fd.get() == p.fd) {
+            read_client(it);
+            return;
+        }
+    }
+    // A client dropped since poll_fds(): nothing to do.
 }
 
 void QmpServer::accept_client()
@@ -54,62 +66,69 @@ void QmpServer::accept_client()
     int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0)
         return;  // EAGAIN/ECONNABORTED etc.: try again on the next poll
-    client_.reset(fd);
-    session_ = std::make_unique<QmpSession>(vm_);
-    splitter_ = QmpStreamSplitter();
-    if (!send_all(qmp_frame(QmpSession::greeting())))
-        drop_client();
+    UniqueFd conn(fd);
+    if (clients_.size() >= kMaxClients)
+        return;  // over the cap: closed at once, before any greeting
+    if (!send_all(conn.get(), qmp_frame(QmpSession::greeting())))
+        return;
+    clients_.emplace_back(std::move(conn), vm_);  // polled only from the next poll_fds()
 }
 
-void QmpServer::read_client()
+void QmpServer::read_client(ClientIt it)
 {
     char buf[65536];
-    const ssize_t n = ::recv(client_.get(), buf, sizeof(buf), 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    // MSG_DONTWAIT: a readiness report never blocks the loop, whatever it was for.
+    const ssize_t n = ::recv(it->fd.get(), buf, sizeof(buf), MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n <= 0) {
-        drop_client();
+        clients_.erase(it);
         return;
     }
-    for (const std::string& text : splitter_.feed(std::string_view(buf, static_cast<std::size_t>(n)))) {
-        for (const auto& msg : session_->handle_text(text)) {
-            if (!send_all(qmp_frame(msg))) {
-                quit_ = quit_ || session_->quit_requested();
-                drop_client();
+    Client& c = *it;
+    for (const std::string& text : c.splitter.feed(std::string_view(buf, static_cast<std::size_t>(n)))) {
+        for (const auto& msg : c.session.handle_text(text)) {
+            if (msg.contains("event"))
+                broadcast(msg, &c);  // erases only other clients: `it` stays valid
+            if (!send_all(c.fd.get(), qmp_frame(msg))) {
+                quit_ = quit_ || c.session.quit_requested();
+                clients_.erase(it);
                 return;
             }
         }
-        if (session_->quit_requested()) {
+        if (c.session.quit_requested()) {
             quit_ = true;
             return;
         }
     }
 }
 
+void QmpServer::broadcast(const nlohmann::json& event, const Client* skip)
+{
+    const std::string bytes = qmp_frame(event);
+    for (auto it = clients_.begin(); it != clients_.end();) {
+        if (&*it != skip && it->session.negotiated() && !send_all(it->fd.get(), bytes))
+            it = clients_.erase(it);
+        else
+            ++it;
+    }
+}
+
 void QmpServer::notify_shutdown(const char* reason)
 {
-    if (client_ && session_ && session_->negotiated())
-        send_all(qmp_frame(qmp_event("SHUTDOWN", qmp_now(), {{"guest", false}, {"reason", reason}})));
+    broadcast(qmp_event("SHUTDOWN", qmp_now(), {{"guest", false}, {"reason", reason}}), nullptr);
 }
 
 void QmpServer::notify_event(const char* name, nlohmann::json data)
 {
-    if (client_ && session_ && session_->negotiated() &&
-        !send_all(qmp_frame(qmp_event(name, qmp_now(), std::move(data)))))
-        drop_client();
+    broadcast(qmp_event(name, qmp_now(), std::move(data)), nullptr);
 }
 
-void QmpServer::drop_client()
-{
-    client_.reset();
-    session_.reset();
-}
-
-bool QmpServer::send_all(const std::string& bytes)
+bool QmpServer::send_all(int fd, const std::string& bytes)
 {
     std::size_t off = 0;
     while (off < bytes.size()) {
-        const ssize_t n = ::send(client_.get(), bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+        const ssize_t n = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
