@@ -9,6 +9,7 @@ packages=(
   liburing-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libxxhash-dev
   qemu-system-x86 socat python3
+  busybox-static cpio kmod xz-utils zstd debian-archive-keyring
 )
 
 missing=()

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# tests/vm/run.sh: runs one command as root inside a Debian kernel booted
+# under QEMU TCG, where KVM is real (TCG emulates AMD SVM with nested paging,
+# so kvm-amd loads), whatever the host has.
+#
+#   tests/vm/run.sh --kernel 6.12 -- build/tests/dpdc_integration_tests --gtest_filter='DpdcVm.*'
+#
+# The guest sees the host's whole root read-only (9p) under a tmpfs overlay:
+# the project's build, bpftool, qemu-system-x86_64 and everything else the
+# host has are there at the same paths; what the guest writes stays in its
+# RAM. The command runs in the current directory with DPDC_* and GTEST_*
+# (and --env NAME) passed through, DPDC_REQUIRE_{KVM,BPF,QEMU}=1 set, the
+# KVM modules loaded, bpffs, tracefs and debugfs mounted and loopback up.
+# $DPDC_VM_OUT inside is a directory the host keeps (--out DIR).
+#
+# Exit status: the command's own; 124 the run exceeded --timeout; 125 the
+# runner could not fetch or boot the kernel (the reason is printed); 126 the
+# guest kernel oopsed, hit a BUG or panicked (its console lines are printed).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+kernel=6.12
+mem=${DPDC_VM_MEM:-6144}
+smp=${DPDC_VM_SMP:-2}
+timeout=${DPDC_VM_TIMEOUT:-3600}
+log=
+outdir=
+quiet=0
+envs=()
+
+usage() {
+    cat <<EOF
+usage: tests/vm/run.sh [options] -- COMMAND [ARGS...]
+
+Boots a Debian kernel of the matrix (tests/vm/kernels.list) under QEMU TCG
+with a real KVM inside and runs COMMAND there as root; exits with its status.
+
+options:
+  --kernel NAME   matrix kernel: $(awk '!/^#/ && NF {printf "%s ", $1}' "$here/kernels.list")(default $kernel)
+  --mem MIB       guest memory in MiB (default $mem; two 1 GiB test guests need 6144)
+  --smp N         guest CPUs (default $smp)
+  --timeout S     kill the VM after S seconds, exit 124 (default $timeout)
+  --env NAME      pass the host's variable NAME into the guest (repeatable;
+                  DPDC_* and GTEST_* always pass)
+  --out DIR       keep what the command writes to \$DPDC_VM_OUT in DIR
+  --log FILE      keep the guest's whole console output in FILE
+  --quiet         do not echo the console while it runs
+  -h, --help      this text
+
+The kernel cache is DPDC_KERNEL_CACHE (default ~/.cache/dpdc/kernels).
+exit: the command's status; 124 timeout; 125 the kernel could not be fetched
+or booted; 126 the guest kernel oopsed or panicked.
+EOF
+}
+
+bad_usage() { echo "vm: $*; see tests/vm/run.sh --help" >&2; exit 2; }
+need_value() { [[ $# -ge 2 && -n $2 ]] || bad_usage "$1 needs a value"; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --kernel) need_value "$@"; kernel=$2; shift 2 ;;
+    --mem) need_value "$@"; mem=$2; shift 2 ;;
+    --smp) need_value "$@"; smp=$2; shift 2 ;;
+    --timeout) need_value "$@"; timeout=$2; shift 2 ;;
+    --env) need_value "$@"; envs+=("$2"); shift 2 ;;
+    --out) need_value "$@"; outdir=$2; shift 2 ;;
+    --log) need_value "$@"; log=$2; shift 2 ;;
+    --quiet) quiet=1; shift ;;
+    -h | --help) usage; exit 0 ;;
+    --) shift; break ;;
+    *) bad_usage "unknown option '$1' (the command goes after --)" ;;
+    esac
+done
+[[ $# -gt 0 ]] || bad_usage "no command given after --"
+for n in "$mem" "$smp" "$timeout"; do [[ $n =~ ^[1-9][0-9]*$ ]] || bad_usage "'$n' is not a positive number"; done
+command -v qemu-system-x86_64 >/dev/null || { echo "vm: qemu-system-x86_64 is not installed; run scripts/install-deps.sh" >&2; exit 125; }
+for tool in busybox cpio modprobe depmod; do
+    command -v "$tool" >/dev/null || { echo "vm: $tool is not installed; run scripts/install-deps.sh" >&2; exit 125; }
+done
+
+tcg=$(awk -v n="$kernel" '!/^#/ && $1 == n {print $4}' "$here/kernels.list")
+if ! kdir=$("$here/kernel-fetch.sh" "$kernel"); then
+    echo "vm: kernel $kernel cannot be had (see above)" >&2
+    exit 125
+fi
+release=$(cat "$kdir/release")
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dpdc-vm.XXXXXX")
+qemu_pid=
+cleanup() {
+    [[ -n $qemu_pid ]] && kill "$qemu_pid" 2>/dev/null && wait "$qemu_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'echo "vm: interrupted; stopping the VM" >&2; exit 130' INT TERM
+
+# The initramfs: busybox, /init, and the modules in load order (modprobe
+# resolves the dependencies; busybox insmod wants them uncompressed).
+"$here/initramfs.sh" "$kdir" "$work/initrd" || { echo "vm: building the initramfs for $release failed" >&2; exit 125; }
+
+mkdir -p "$work/out/files"
+cp "$here/stage2.sh" "$work/out/stage2.sh"
+pwd >"$work/out/cwd"
+printf '%q ' "$@" >"$work/out/command.txt"
+{ echo "exec $(cat "$work/out/command.txt")"; } >"$work/out/command"
+{
+    for v in $(compgen -e | grep -E '^(DPDC_|GTEST_)' || true) "${envs[@]}"; do
+        [[ -v $v ]] && declare -p "$v" | sed 's/^declare -[a-z]* /export /'
+    done
+} >"$work/out/env"
+
+accel=tcg
+[[ -n $tcg && $tcg != - ]] && accel="tcg,$tcg"
+qemu=(qemu-system-x86_64 -accel "$accel" -cpu max -m "$mem" -smp "$smp"
+    -display none -vga none -nic none -no-reboot -nodefaults
+    -L /usr/share/seabios -L /usr/share/qemu
+    -kernel "$kdir/vmlinuz" -initrd "$work/initrd"
+    -append "console=ttyS0 panic=-1 quiet loglevel=4 random.trust_cpu=on"
+    -chardev "file,id=console,path=$work/console.log" -serial chardev:console
+    -virtfs "local,path=/,mount_tag=dpdc-root,security_model=none,readonly=on,multidevs=remap"
+    -virtfs "local,path=$work/out,mount_tag=dpdc-out,security_model=none")
+
+echo "vm: booting $kernel ($release) under QEMU TCG ($accel, $smp CPUs, $mem MiB)" >&2
+start=$(date +%s)
+: >"$work/console.log"
+timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$work/qemu.log" 2>&1 &
+qemu_pid=$!
+if ((quiet == 0)); then
+    tail -n +1 -f --pid="$qemu_pid" "$work/console.log" | sed -u 's/\r$//' &
+fi
+set +e
+wait "$qemu_pid"
+qemu_status=$?
+set -e
+qemu_pid=
+wait 2>/dev/null || true
+elapsed=$(($(date +%s) - start))
+[[ -n $log ]] && sed 's/\r$//' "$work/console.log" >"$log"
+[[ -n $outdir ]] && { mkdir -p "$outdir"; cp -a "$work/out/files/." "$outdir/"; }
+
+crash=$(grep -aE 'Oops|BUG:|Kernel panic|general protection fault|kernel BUG' "$work/console.log" | head -5 || true)
+if [[ -n $crash ]]; then
+    echo "vm: kernel $kernel ($release): the guest kernel crashed after $elapsed s:" >&2
+    sed 's/\r$//; s/^/vm:   /' <<<"$crash" >&2
+    exit 126
+fi
+if ((qemu_status == 124 || qemu_status == 137)); then
+    echo "vm: kernel $kernel ($release): timed out after $timeout s" >&2
+    exit 124
+fi
+if [[ ! -s $work/out/status ]]; then
+    echo "vm: kernel $kernel ($release): the guest stopped after $elapsed s without finishing the command (QEMU exit $qemu_status: $(tail -1 "$work/qemu.log"))" >&2
+    exit 125
+fi
+status=$(cat "$work/out/status")
+warnings=$(grep -ac 'WARNING: CPU' "$work/console.log" || true)
+((warnings > 0)) && echo "vm: kernel $kernel ($release): the guest kernel printed $warnings WARNING(s); see --log" >&2
+echo "vm: kernel $kernel ($release): exit $status in $elapsed s" >&2
+exit "$status"
