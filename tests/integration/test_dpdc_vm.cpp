@@ -73,10 +73,23 @@ void expect_tracker_matches_harvest(std::vector<std::string> vm_args, std::uint3
   EXPECT_EQ(tracker.counters().unknown_slot, harvest.at("unknown").get<std::uint64_t>());
 
   // With sync=on every workload page was re-protected between rounds, so it
-  // was pushed exactly once per round.
+  // was pushed at least once per round. KVM promises no more than that: a
+  // write fault pushes its page before the write retires, and when the ring
+  // reaches its soft limit right then, the vCPU exits (KVM_EXIT_DIRTY_RING_FULL)
+  // with the write still to do; the VMM's reset re-protects the page and the
+  // retried write pushes it again (seen under kvm-amd: the page written at
+  // the soft limit in round 1, 11 pushes in 10 rounds). Each reset can do this
+  // to at most the one page in flight on each vCPU, which bounds the excess.
   json mem = vm.qmp().execute("x-dpdc-query-memory");
   std::uint64_t first = mem["workload-area"]["first-page"], n = mem["workload-area"]["pages"];
-  for (std::uint64_t p = first; p < first + n; ++p) ASSERT_EQ(pages[p].count, rounds) << "workload page " << p;
+  const std::uint64_t vcpus = mem["vcpus"], resets = harvest["resets"], full_exits = harvest["full-exits"];
+  std::uint64_t excess = 0;
+  for (std::uint64_t p = first; p < first + n; ++p) {
+    ASSERT_GE(pages[p].count, rounds) << "workload page " << p << " was not pushed in every synced round";
+    excess += pages[p].count - rounds;
+  }
+  EXPECT_LE(excess, resets * vcpus) << "workload pages pushed more often than the " << resets
+                                    << " ring resets (" << full_exits << " on a full ring) can explain";
 }
 
 TEST(DpdcVm, TrackerMatchesHarvestOneVcpu) {
