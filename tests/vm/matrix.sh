@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# tests/vm/matrix.sh: the kernel-version matrix. Boots every kernel of
+# tests/vm/kernels.list in the VM runner, runs the integration test groups of
+# tests/vm/groups.list there (KVM, BPF and the rest that need a kernel), and
+# prints a table: kernel x group x passed / failed / skipped / seconds. Inside
+# the VM a skip counts as a failure. A kernel that cannot be fetched or
+# booted is a failure too, named in the summary, never silently dropped.
+#
+#   tests/vm/matrix.sh                       # every kernel, every group
+#   tests/vm/matrix.sh --kernels 6.12 --groups kvm
+#
+# Exit status: 0 when every kernel ran every group and all passed; 1 when
+# anything failed (each failing kernel is named with its failed tests); 2 bad usage.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+here=tests/vm
+
+kernels=$(awk '!/^#/ && NF {print $1}' "$here/kernels.list" | paste -sd, -)
+groups=
+table=
+logs=
+binary=build/tests/dpdc_integration_tests
+run_opts=()
+
+usage() {
+    cat <<EOF
+usage: tests/vm/matrix.sh [--kernels K1,K2] [--groups G1,G2] [--table FILE] [--logs DIR]
+                          [--mem MIB] [--smp N] [--timeout S]
+
+Runs the integration test groups (tests/vm/groups.list) on every kernel of
+the matrix (tests/vm/kernels.list) inside the VM runner (tests/vm/run.sh) and
+prints kernel x group x passed/failed/skipped/seconds.
+  --kernels LIST  kernels to run (default: $kernels)
+  --groups LIST   groups to run (default: every group but host-only, then "other")
+  --table FILE    also write the table (Markdown) to FILE
+  --logs DIR      keep each kernel's console log and test reports in DIR
+  --mem, --smp, --timeout   passed to tests/vm/run.sh
+exit: 0 all passed; 1 a test failed or a kernel could not be run; 2 bad usage
+EOF
+}
+bad_usage() { echo "matrix: $*; see tests/vm/matrix.sh --help" >&2; exit 2; }
+while [[ $# -gt 0 ]]; do
+    case $1 in
+    --kernels) [[ -n ${2:-} ]] || bad_usage "--kernels needs a value"; kernels=$2; shift 2 ;;
+    --groups) [[ -n ${2:-} ]] || bad_usage "--groups needs a value"; groups=$2; shift 2 ;;
+    --table) [[ -n ${2:-} ]] || bad_usage "--table needs a value"; table=$2; shift 2 ;;
+    --logs) [[ -n ${2:-} ]] || bad_usage "--logs needs a value"; logs=$2; shift 2 ;;
+    --mem | --smp | --timeout) [[ -n ${2:-} ]] || bad_usage "$1 needs a value"; run_opts+=("$1" "$2"); shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) bad_usage "unknown option '$1'" ;;
+    esac
+done
+[[ -x $binary ]] || { echo "matrix: $binary is not built; run scripts/build.sh first" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/dpdc-matrix.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+[[ -n $logs ]] && mkdir -p "$logs"
+failed=()
+for k in ${kernels//,/ }; do
+    kout=$work/$k
+    mkdir -p "$kout"
+    echo "matrix: kernel $k: booting, running groups ${groups:-(all)}" >&2
+    start=$(date +%s)
+    set +e
+    tests/vm/run.sh --kernel "$k" --quiet "${run_opts[@]}" --out "$kout/reports" --log "$kout/console.log" \
+        -- "$here/run-groups.sh" "$binary" ${groups//,/ } 2>"$kout/runner.log"
+    rc=$?
+    set -e
+    secs=$(($(date +%s) - start))
+    grep '^vm: kernel' "$kout/runner.log" | tail -1 | sed 's/^vm:/matrix:/' >&2 || true
+    echo "$rc $secs" >"$kout/status"
+    if ((rc != 0)); then
+        failed+=("$k")
+        echo "matrix: kernel $k FAILED (exit $rc); what failed:" >&2
+        if [[ -s $kout/console.log ]]; then
+            grep -E '^\[  FAILED  \]|Failure$|^vm:|^run-groups:|Oops|BUG:|panic' "$kout/console.log" | grep -v ' tests\?, listed below' |
+                sort -u | head -40 | sed "s/^/matrix: $k:   /" >&2
+        else
+            sed "s/^/matrix: $k:   /" "$kout/runner.log" >&2
+        fi
+    fi
+    [[ -n $logs ]] && { mkdir -p "$logs/$k"; cp -a "$kout/." "$logs/$k/"; }
+done
+
+python3 - "$work" "$kernels" "${table:-}" <<'PY'
+import json, os, sys
+work, kernels, table = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
+rows = ["| kernel | group | passed | failed | skipped | seconds |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+for k in kernels:
+    d = os.path.join(work, k)
+    rc, secs = open(os.path.join(d, "status")).read().split()
+    rep = os.path.join(d, "reports")
+    release = open(os.path.join(rep, "release")).read().strip() if os.path.exists(os.path.join(rep, "release")) else "?"
+    names = sorted(f[:-5] for f in os.listdir(rep) if f.endswith(".json")) if os.path.isdir(rep) else []
+    if not names:
+        rows.append(f"| {k} ({release}) | (none ran: exit {rc}) | 0 | - | - | {secs} |")
+        continue
+    for g in names:
+        try:
+            r = json.load(open(os.path.join(rep, g + ".json")))
+        except ValueError:
+            rows.append(f"| {k} ({release}) | {g} | (report unreadable: the run was cut short) | | | |")
+            continue
+        tests = [t for s in r.get("testsuites", []) for t in s.get("testsuite", [])]
+        skipped = sum(1 for t in tests if t.get("result") == "SKIPPED")
+        failed = sum(1 for t in tests if t.get("failures"))
+        passed = len(tests) - skipped - failed
+        secs_g = float(r.get("time", "0s").rstrip("s"))
+        rows.append(f"| {k} ({release}) | {g} | {passed} | {failed} | {skipped} | {secs_g:.0f} |")
+text = "\n".join(rows)
+print(text)
+if table:
+    open(table, "w").write(text + "\n")
+PY
+
+if ((${#failed[@]} > 0)); then
+    echo "matrix: FAILED on kernel(s): ${failed[*]}" >&2
+    exit 1
+fi
+echo "matrix: every group passed on every kernel ($kernels)" >&2
