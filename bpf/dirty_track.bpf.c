@@ -109,30 +109,27 @@ static __always_inline void note_unknown_slot(__u32 slot, __u64 offset)
 		u->max_offset = offset;
 }
 
-SEC("raw_tp/kvm_dirty_ring_push")
-int BPF_PROG(dpdc_push, struct kvm_dirty_ring *ring, __u32 slot, __u64 offset)
+/*
+ * Account one push of (slot, offset), entry index + 1 == pos on ring
+ * ring_idx. In its own tracepoint call the page's record is (ring_idx, pos);
+ * accounted late it is (DPDC_RING_ANY, counters.resets now), and the store
+ * is a compare-and-swap against the record read first, so that a push
+ * accounted in its own call meanwhile (which is newer) is never replaced by
+ * an older one without the late rule's wider cover (struct dpdc_page).
+ */
+static __noinline int account(__u32 slot, __u64 offset, __u32 ring_idx, __u32 pos, __u32 late)
 {
-	struct dpdc_counters *c;
+	struct dpdc_counters *c = global();
 	struct dpdc_slot *s;
 	struct dpdc_page *p;
-	struct dpdc_ring *r;
-	__u32 ring_idx, dirty_index, page_key;
+	__u32 page_key;
 	__u64 now, page;
 
-	if (!traced())
-		return 0;
-	c = global();
-	if (c)
+	if (c) {
 		__sync_fetch_and_add(&c->pushes, 1);
-
-	ring_idx = (__u32)BPF_CORE_READ(ring, index);
-	dirty_index = BPF_CORE_READ(ring, dirty_index);
-	r = bpf_map_lookup_elem(&rings, &ring_idx);
-	if (r) {
-		r->dirty_index = dirty_index;
-		__sync_fetch_and_add(&r->pushes, 1);
+		if (late)
+			__sync_fetch_and_add(&c->late, 1);
 	}
-
 	s = bpf_map_lookup_elem(&slots, &slot);
 	if (!s) {
 		if (c)
@@ -151,8 +148,18 @@ int BPF_PROG(dpdc_push, struct kvm_dirty_ring *ring, __u32 slot, __u64 offset)
 	now = bpf_ktime_get_ns();
 	p->prev_ns = p->last_ns;
 	p->last_ns = now;
-	p->ring_pos = dirty_index;
-	p->last_ring = ring_idx;
+	if (!late) {
+		__sync_lock_test_and_set(&p->record, (__u64)pos | (__u64)ring_idx << 32);
+	} else {
+		for (int tries = 0; tries < 8; tries++) {
+			__u64 seen = p->record;
+			__u32 gen = c ? (__u32)c->resets : 0;
+			__u64 any = (__u64)gen | (__u64)DPDC_RING_ANY << 32;
+
+			if (__sync_val_compare_and_swap(&p->record, seen, any) == seen)
+				break;
+		}
+	}
 	__sync_fetch_and_add(&p->count, 1);
 
 	{
@@ -184,26 +191,150 @@ out_of_range:
 	return 0;
 }
 
+/* What catch_up_one() needs; scalars only, so the callback re-looks up the maps. */
+struct catch_up_ctx {
+	__u64 gfns;     /* kernel address of the ring's entries */
+	__u32 ring_idx;
+	__u32 until;   /* account entries before this index */
+	__u32 own;     /* this index is the calling push's own entry (accounted in time), or ~0 */
+	__u32 size;
+	__u64 own_slot;
+	__u64 own_offset;
+};
+
+/*
+ * bpf_loop callback: claim the ring's next unaccounted entry and account it.
+ * Returns 1 (stop) once next_index has reached ctx->until.
+ */
+static long catch_up_one(__u32 i, void *data)
+{
+	struct catch_up_ctx *ctx = data;
+	struct dpdc_dirty_gfn gfn = {};
+	__u32 key = ctx->ring_idx, next;
+	struct dpdc_ring *r = bpf_map_lookup_elem(&rings, &key);
+	struct dpdc_counters *c;
+
+	if (!r)
+		return 1;
+	next = r->next_index;
+	if ((__s32)(ctx->until - next) <= 0)
+		return 1;
+	/* KVM reuses an entry's memory size pushes later: older ones are gone. */
+	if (ctx->until - next > ctx->size) {
+		if (__sync_val_compare_and_swap(&r->next_index, next, ctx->until - ctx->size) == next) {
+			c = global();
+			if (c)
+				__sync_fetch_and_add(&c->lost, (__u64)(ctx->until - ctx->size - next));
+		}
+		return 0;
+	}
+	if (__sync_val_compare_and_swap(&r->next_index, next, next + 1) != next)
+		return 0; /* another CPU claimed it: look again */
+	__sync_fetch_and_add(&r->pushes, 1);
+	if (next == ctx->own)
+		return account((__u32)ctx->own_slot, ctx->own_offset, ctx->ring_idx, next + 1, 0);
+	bpf_probe_read_kernel(&gfn, sizeof(gfn),
+			      (void *)(ctx->gfns + (__u64)(next & (ctx->size - 1)) * sizeof(gfn)));
+	return account(gfn.slot, gfn.offset, ctx->ring_idx, next + 1, 1);
+}
+
+/* Accounts every entry of the ring before `until` not accounted yet. */
+static __always_inline void catch_up(struct dpdc_ring *r, struct kvm_dirty_ring *ring, __u32 ring_idx,
+				     __u32 until, __u32 own, __u64 own_slot, __u64 own_offset)
+{
+	struct catch_up_ctx ctx = {
+		.ring_idx = ring_idx,
+		.until = until,
+		.own = own,
+		.own_slot = own_slot,
+		.own_offset = own_offset,
+	};
+
+	ctx.gfns = (__u64)BPF_CORE_READ(ring, dirty_gfns);
+	ctx.size = BPF_CORE_READ(ring, size);
+	if (!ctx.gfns || !ctx.size || (ctx.size & (ctx.size - 1)))
+		return;
+	/* The first sight of a ring starts its accounting here; earlier entries predate the tracker. */
+	if (!r->ring_addr) {
+		__sync_val_compare_and_swap(&r->next_index, 0, own != ~0u ? own : until);
+		r->ring_addr = (__u64)ring;
+	}
+	bpf_loop(ctx.size + 1, catch_up_one, &ctx, 0);
+}
+
+SEC("raw_tp/kvm_dirty_ring_push")
+int BPF_PROG(dpdc_push, struct kvm_dirty_ring *ring, __u32 slot, __u64 offset)
+{
+	struct dpdc_ring *r;
+	__u32 ring_idx, dirty_index;
+
+	if (!traced())
+		return 0;
+	if (!ring) /* BPF_PROG_TEST_RUN without a ring: ring 0, in time */
+		return account(slot, offset, 0, 0, 0);
+
+	/* KVM has stored the entry and incremented dirty_index: it is dirty_index - 1. */
+	ring_idx = (__u32)BPF_CORE_READ(ring, index);
+	dirty_index = BPF_CORE_READ(ring, dirty_index);
+	r = bpf_map_lookup_elem(&rings, &ring_idx);
+	if (!r)
+		return account(slot, offset, ring_idx, dirty_index, 0);
+	r->dirty_index = dirty_index;
+	catch_up(r, ring, ring_idx, dirty_index, dirty_index - 1, slot, offset);
+	return 0;
+}
+
 SEC("raw_tp/kvm_dirty_ring_reset")
 int BPF_PROG(dpdc_reset, struct kvm_dirty_ring *ring)
 {
 	struct dpdc_counters *c;
 	struct dpdc_ring *r;
-	__u32 ring_idx;
+	__u32 ring_idx, gen;
 
 	if (!traced())
 		return 0;
 	c = global();
-	if (c)
-		__sync_fetch_and_add(&c->resets, 1);
+	gen = c ? (__u32)__sync_add_and_fetch(&c->resets, 1) : 0;
 	ring_idx = (__u32)BPF_CORE_READ(ring, index);
 	r = bpf_map_lookup_elem(&rings, &ring_idx);
 	if (!r)
 		return 0;
+	/* Every entry this reset covers is accounted before the reset is published. */
+	catch_up(r, ring, ring_idx, BPF_CORE_READ(ring, dirty_index), ~0u, 0, 0);
 	r->flushed_index = r->reset_index;
 	r->reset_index = BPF_CORE_READ(ring, reset_index);
 	r->last_reset_ns = bpf_ktime_get_ns();
+	r->reset_gen[2] = r->reset_gen[1];
+	r->reset_gen[1] = r->reset_gen[0];
+	r->reset_gen[0] = gen;
 	__sync_fetch_and_add(&r->resets, 1);
+	return 0;
+}
+
+/*
+ * Not attached: the engine runs it (BPF_PROG_TEST_RUN) when it needs every
+ * push accounted, e.g. with the guest stopped. Catches up each ring seen so
+ * far to the dirty_index KVM has now. ctx: (u64 number of rings to visit).
+ */
+static long sync_one(__u32 i, void *data)
+{
+	struct dpdc_ring *r = bpf_map_lookup_elem(&rings, &i);
+	struct kvm_dirty_ring *ring;
+
+	if (!r)
+		return 1;
+	ring = (struct kvm_dirty_ring *)r->ring_addr;
+	if (ring)
+		catch_up(r, ring, i, BPF_CORE_READ(ring, dirty_index), ~0u, 0, 0);
+	return 0;
+}
+
+SEC("raw_tp")
+int BPF_PROG(dpdc_sync, __u64 nr_rings)
+{
+	__u32 n = nr_rings > DPDC_MAX_RINGS ? DPDC_MAX_RINGS : (__u32)nr_rings;
+
+	bpf_loop(n, sync_one, NULL, 0);
 	return 0;
 }
 

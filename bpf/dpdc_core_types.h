@@ -10,11 +10,19 @@
 
 #include <linux/types.h>
 
+/* One ring entry: uapi struct kvm_dirty_gfn (<linux/kvm.h>), a fixed layout. */
+struct dpdc_dirty_gfn {
+	__u32 flags;
+	__u32 slot;
+	__u64 offset;
+};
+
 struct kvm_dirty_ring {
 	__u32 dirty_index;
 	__u32 reset_index;
 	__u32 size;
 	__u32 soft_limit;
+	void *dirty_gfns; /* size entries of struct dpdc_dirty_gfn */
 	int index; /* the owning vCPU's index */
 } __attribute__((preserve_access_index));
 

@@ -19,7 +19,8 @@ nlohmann::json census_json(const PageCensus& c) {
 
 nlohmann::json counters_json(const dpdc_counters& c) {
   return {{"pushes", c.pushes},             {"resets", c.resets},         {"unknown_slot", c.unknown_slot},
-          {"out_of_range", c.out_of_range}, {"full_exits", c.full_exits}};
+          {"out_of_range", c.out_of_range}, {"full_exits", c.full_exits},     {"late", c.late},
+          {"lost", c.lost}};
 }
 
 // Asks the tracker about slots it saw but nobody described, for VMMs that
@@ -75,12 +76,14 @@ std::string format_summary(const ObserveSummary& s, std::uint64_t vmm_pid) {
                 "  pages           %llu in all, %llu dirtied at least once (%.1f%%)\n"
                 "  heat            hot %llu, warm %llu, cold %llu\n"
                 "  dirty events    %llu in tracked pages; %llu pushes, %llu ring resets, %llu ring-full exits\n"
-                "  untracked       %llu events outside any known memslot, %llu beyond a slot\n",
+                "  untracked       %llu events outside any known memslot, %llu beyond a slot\n"
+                "  accounted late  %llu pushes (tracepoint call skipped), %llu lost\n",
                 u(vmm_pid), s.seconds, s.mean_pages_per_s, s.mean_pages_per_s * DPDC_PAGE_SIZE / 1e6,
                 s.peak_pages_per_s, u(c.pages), u(c.dirtied),
                 c.pages ? 100.0 * static_cast<double>(c.dirtied) / static_cast<double>(c.pages) : 0.0, u(c.hot),
                 u(c.warm), u(c.cold), u(c.events), u(s.counters.pushes), u(s.counters.resets),
-                u(s.counters.full_exits), u(s.counters.unknown_slot), u(s.counters.out_of_range));
+                u(s.counters.full_exits), u(s.counters.unknown_slot), u(s.counters.out_of_range),
+                u(s.counters.late), u(s.counters.lost));
   return buf;
 }
 

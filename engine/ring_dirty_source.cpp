@@ -4,22 +4,43 @@
 
 namespace dpdc {
 
-bool page_proven(const dpdc_page& page, const dpdc_ring& ring, bool all_rings_reset_twice) {
+bool page_proven(const dpdc_page& page, std::span<const dpdc_ring> rings, bool all_rings_reset_twice) {
   if (page.count == 0) return all_rings_reset_twice;
-  // u32 serial arithmetic: the ring indices wrap.
-  return static_cast<std::int32_t>(ring.flushed_index - page.ring_pos) >= 0;
+  // u32 serial arithmetic: ring indices and reset generations wrap.
+  if (page.last_ring == DPDC_RING_ANY) {
+    if (rings.empty()) return false;
+    for (const dpdc_ring& r : rings) {
+      if (static_cast<std::int32_t>(r.reset_gen[2] - page.ring_pos) <= 0) return false;
+    }
+    return true;
+  }
+  if (page.last_ring >= rings.size()) return false;
+  return static_cast<std::int32_t>(rings[page.last_ring].flushed_index - page.ring_pos) >= 0;
 }
 
 RingDirtySource::RingDirtySource(DirtyTracker& tracker, std::uint32_t vcpus)
     : tracker_(tracker), vcpus_(vcpus ? vcpus : 1) {}
 
-void RingDirtySource::collect(Bitmap& out, Scan) {
+void RingDirtySource::collect(Bitmap& out, Scan scan) {
+  // Pushes whose tracepoint call skipped the program are accounted first, so
+  // the bits taken below hold every push made so far. A Peek may skip it:
+  // the next Complete collection catches up.
+  const std::uint32_t unseen = scan == Scan::Complete ? tracker_.sync(vcpus_) : 0;
   auto words = tracker_.dirty_words();
   const std::size_t n = std::min(words.size(), out.words());
   for (std::size_t i = 0; i < n; ++i) {
     // Take the word: a push between the load and the store would otherwise be lost.
     std::uint64_t bits = std::atomic_ref<std::uint64_t>(words[i]).exchange(0, std::memory_order_acq_rel);
     if (bits) out.or_word(i, bits);
+  }
+  // Entries KVM overwrote before the programs could account them name pages
+  // no one knows: every page may be dirty. Likewise, with the guest stopped,
+  // a vCPU ring the programs never saw (every call on it skipped) may hold
+  // pushes that sync() cannot reach.
+  const std::uint64_t lost = tracker_.counters().lost;
+  if (lost != lost_seen_ || (stopped_ && unseen > 0)) {
+    lost_seen_ = lost;
+    out.fill();
   }
 }
 
@@ -38,9 +59,10 @@ void RingDirtySource::before_reads() {
 
 bool RingDirtySource::sent(std::uint64_t page, std::span<const std::uint8_t>) {
   if (stopped_) return true;
-  const dpdc_page& rec = tracker_.pages()[page];
-  const dpdc_ring& ring = rec.last_ring < rings_.size() ? rings_[rec.last_ring] : dpdc_ring{};
-  return page_proven(rec, ring, rings_reset_twice_);
+  // The ring and the position are one 64-bit store in the kernel: load them at once.
+  dpdc_page rec = tracker_.pages()[page];
+  rec.record = std::atomic_ref<const std::uint64_t>(tracker_.pages()[page].record).load(std::memory_order_acquire);
+  return page_proven(rec, rings_, rings_reset_twice_);
 }
 
 }  // namespace dpdc

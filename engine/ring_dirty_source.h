@@ -5,6 +5,7 @@
 // count only if they were read after KVM re-protected the page following its
 // last push and flushed the TLBs; otherwise the page is sent again later.
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "dirty_source.h"
@@ -12,11 +13,16 @@
 
 namespace dpdc {
 
-// True when `page`'s contents, read after `ring` was sampled, cannot be
-// overwritten without a new push. For a page with no push since the tracker
-// attached, its last push (if any) predates the tracker: every ring must have
-// been reset and flushed since, i.e. reset twice (`all_rings_reset_twice`).
-bool page_proven(const dpdc_page& page, const dpdc_ring& ring, bool all_rings_reset_twice);
+// True when `page`'s contents, read after `rings` (the VMM's vCPU rings,
+// by index) were sampled, cannot be overwritten without a new push:
+//  - a push accounted in time on ring r: once rings[r] has flushed past it;
+//  - a push accounted late (DPDC_RING_ANY, see struct dpdc_page): once every
+//    ring has been reset three times since;
+//  - no push since the tracker attached: its last push (if any) predates the
+//    tracker, so every ring must have been reset and flushed since, i.e.
+//    reset twice (`all_rings_reset_twice`).
+// A push on a ring outside `rings` is never proven.
+bool page_proven(const dpdc_page& page, std::span<const dpdc_ring> rings, bool all_rings_reset_twice);
 
 class RingDirtySource final : public DirtySource {
  public:
@@ -34,6 +40,7 @@ class RingDirtySource final : public DirtySource {
   std::vector<dpdc_ring> rings_;
   bool rings_reset_twice_ = false;
   bool stopped_ = false;
+  std::uint64_t lost_seen_ = 0;  // counters().lost already answered by marking every page
 };
 
 }  // namespace dpdc

@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -134,6 +135,8 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
     bpf_program__set_autoattach(skel_->progs.dpdc_reset, false);
     bpf_program__set_autoattach(skel_->progs.dpdc_ring_full, false);
   }
+  // dpdc_sync is never attached: sync() runs it.
+  bpf_program__set_autoattach(skel_->progs.dpdc_sync, false);
   err = dirty_track_bpf__load(skel_.get());
   if (err) throw_bpf(err, "loading the dirty tracker into the kernel", "BPF tracing programs must be allowed here");
 
@@ -229,6 +232,19 @@ dpdc_counters DirtyTracker::counters() const {
   return c;
 }
 
+std::uint32_t DirtyTracker::sync(std::uint32_t vcpus) const {
+  vcpus = std::min<std::uint32_t>(vcpus, DPDC_MAX_RINGS);
+  std::uint64_t args[1] = {vcpus};
+  LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = sizeof args);
+  check_sys(bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.dpdc_sync), &opts), "running the tracker's sync");
+  std::uint32_t unseen = 0;
+  for (std::uint32_t i = 0; i < vcpus; ++i) {
+    auto r = ring(i);
+    if (!r || r->ring_addr == 0) ++unseen;
+  }
+  return unseen;
+}
+
 std::optional<dpdc_ring> DirtyTracker::ring(std::uint32_t index) const {
   if (index >= DPDC_MAX_RINGS) return std::nullopt;
   dpdc_ring r{};
@@ -265,6 +281,7 @@ int DirtyTracker::program_fd(TrackerProgram program) const {
     case TrackerProgram::Push: return bpf_program__fd(skel_->progs.dpdc_push);
     case TrackerProgram::Reset: return bpf_program__fd(skel_->progs.dpdc_reset);
     case TrackerProgram::RingFull: return bpf_program__fd(skel_->progs.dpdc_ring_full);
+    case TrackerProgram::Sync: return bpf_program__fd(skel_->progs.dpdc_sync);
   }
   return -1;
 }

@@ -34,7 +34,7 @@ struct TrackerOptions {
   std::uint32_t record_ring_bytes = 0;
 };
 
-enum class TrackerProgram { Push, Reset, RingFull };
+enum class TrackerProgram { Push, Reset, RingFull, Sync };
 
 struct UnknownSlot {
   std::uint32_t slot;
@@ -59,6 +59,13 @@ class DirtyTracker {
   // Take words with an atomic exchange (std::atomic_ref) so no push is lost.
   std::span<std::uint64_t> dirty_words() const noexcept { return dirty_words_; }
   dpdc_counters counters() const;
+  // Accounts every push KVM has made on the rings of vCPUs [0, vcpus) that
+  // the programs have not accounted yet (their tracepoint call was skipped,
+  // see struct dpdc_ring): after it returns, every push made before the call
+  // is in pages(), dirty_words() and counters(). Rings never seen by the
+  // programs (no push or reset since attach) are left out; returns how many
+  // of [0, vcpus) those are.
+  std::uint32_t sync(std::uint32_t vcpus) const;
   std::optional<dpdc_ring> ring(std::uint32_t index) const;
   std::vector<UnknownSlot> unknown_slots() const;
 

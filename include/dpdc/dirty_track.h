@@ -22,19 +22,37 @@
  * One guest page (value of map `pages`, key = page index). 32 bytes, so a
  * 16 GiB guest (4 Mi pages) costs 128 MiB of locked kernel memory.
  *
- * ring_pos is the ring's dirty_index right after this page's last push
- * (push entry index + 1). KVM has re-protected the page once
+ * ring_pos and last_ring say when KVM has re-protected the page after its
+ * last push. They are written together as one 64-bit store (`record`), so a
+ * reader that loads `record` at once never sees one without the other.
+ *
+ * last_ring < DPDC_RING_ANY: ring_pos is that ring's dirty_index right after
+ * the push (push entry index + 1). KVM has re-protected the page once
  * rings[last_ring].reset_index has reached ring_pos in u32 serial arithmetic,
  * (__s32)(reset_index - ring_pos) >= 0, and the TLB flush that goes with it
  * is done once flushed_index has (see struct dpdc_ring). Until then the
  * guest may write the page again without a new event.
+ *
+ * last_ring == DPDC_RING_ANY: the last push was accounted late (its own
+ * tracepoint call did not run the program; see struct dpdc_ring, next_index),
+ * so its order against pushes on other rings is unknown. ring_pos is then
+ * counters.resets as of the late accounting, and the page is re-protected
+ * once every ring has been reset three times since: (__s32)(reset_gen[2] -
+ * ring_pos) > 0 on every ring.
  */
+#define DPDC_RING_ANY 0xffffffffu
+
 struct dpdc_page {
-	__u64 last_ns;   /* bpf_ktime_get_ns() of the last push (CLOCK_MONOTONIC) */
+	__u64 last_ns;   /* bpf_ktime_get_ns() of the last push (CLOCK_MONOTONIC); late: when accounted */
 	__u64 prev_ns;   /* time of the push before it, 0 if none */
+	union {
+		struct {
+			__u32 ring_pos;  /* see above */
+			__u32 last_ring; /* vCPU index of the ring that took the last push, or DPDC_RING_ANY */
+		};
+		__u64 record;    /* ring_pos | (__u64)last_ring << 32, stored at once */
+	};
 	__u32 count;     /* pushes since the tracker attached */
-	__u32 ring_pos;  /* see above */
-	__u32 last_ring; /* vCPU index of the ring that took the last push */
 	__u32 history;   /* reserved for the predictor; 0 for now */
 };
 
@@ -53,15 +71,30 @@ struct dpdc_slot {
  * a VMM resets its rings one ioctl at a time, so by the time a new reset
  * fires the previous ioctl, flush included, has finished. A page whose push
  * lies before flushed_index is truly write-protected again.
+ *
+ * Missed tracepoint calls: the kernel skips a BPF program rather than nest
+ * it on one CPU, and on a preemptible kernel (Linux 7.x by default) a vCPU
+ * thread preempted inside the push program makes the next push on that CPU
+ * skip it (bpftool: recursion_misses). No push is lost for that: KVM keeps
+ * every pushed entry in the ring's memory, and the programs account every
+ * entry from next_index on, in ring order, claiming each with a
+ * compare-and-swap: the push program before its own entry, the reset
+ * program before it publishes reset_index (so a reset never covers an entry
+ * not yet accounted), and dpdc_sync, which the engine runs whenever it needs
+ * the tracker complete (it reads dirty_index from the ring at ring_addr).
+ * Entries accounted that way are late (DPDC_RING_ANY, struct dpdc_page).
  */
 struct dpdc_ring {
 	__u32 dirty_index;   /* after the latest push seen */
 	__u32 reset_index;   /* after the latest reset seen */
 	__u32 flushed_index; /* reset_index of the reset before the latest */
-	__u32 pad;
-	__u64 pushes;
+	__u32 next_index;    /* entries before it are accounted (valid once ring_addr is set) */
+	__u64 pushes;        /* entries accounted for this ring */
 	__u64 resets;        /* kvm_dirty_ring_reset events for this ring */
 	__u64 last_reset_ns;
+	__u64 ring_addr;     /* kernel address of the struct kvm_dirty_ring, 0 until first seen */
+	__u32 reset_gen[3];  /* counters.resets after each of the ring's last three resets, latest first */
+	__u32 pad;
 };
 
 /* Events in a memslot the engine has not described (key = slot as above). */
@@ -78,6 +111,8 @@ struct dpdc_counters {
 	__u64 out_of_range; /* pushes beyond the slot length or the page map */
 	__u64 full_exits;   /* kvm_dirty_ring_exit: vCPU exits for a full ring */
 	__u64 dropped;      /* recorded events lost because the ring buffer was full */
+	__u64 late;         /* entries accounted after their own tracepoint call was skipped */
+	__u64 lost;         /* entries overwritten in the ring before they could be accounted */
 };
 
 /*

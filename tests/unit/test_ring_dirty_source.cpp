@@ -2,6 +2,9 @@
 
 #include "ring_dirty_source.h"
 
+#include <initializer_list>
+#include <vector>
+
 namespace dpdc {
 namespace {
 
@@ -19,25 +22,73 @@ dpdc_ring ring(std::uint32_t reset_index, std::uint32_t flushed_index) {
   return r;
 }
 
+// A push accounted late, when counters.resets was `gen`.
+dpdc_page pushed_late(std::uint32_t gen) {
+  dpdc_page p{};
+  p.count = 1;
+  p.ring_pos = gen;
+  p.last_ring = DPDC_RING_ANY;
+  return p;
+}
+
+// A ring whose last three resets were global reset generations g0 (latest), g1, g2.
+dpdc_ring reset_at(std::uint32_t g0, std::uint32_t g1, std::uint32_t g2) {
+  dpdc_ring r = ring(100, 100);
+  r.reset_gen[0] = g0;
+  r.reset_gen[1] = g1;
+  r.reset_gen[2] = g2;
+  return r;
+}
+
+bool proven(const dpdc_page& p, std::initializer_list<dpdc_ring> rings, bool twice = true) {
+  std::vector<dpdc_ring> v(rings);
+  return page_proven(p, v, twice);
+}
+
 TEST(PageProven, OnlyAfterTheFlushThatCoversItsLastPush) {
   // Push entry 9 (ring_pos 10). Reset up to 10, but that reset's TLB flush may still be pending.
-  EXPECT_FALSE(page_proven(pushed_at(10), ring(10, 4), true));
+  EXPECT_FALSE(proven(pushed_at(10), {ring(10, 4)}));
   // A later reset has begun: the one that covered entry 9 has flushed.
-  EXPECT_TRUE(page_proven(pushed_at(10), ring(12, 10), true));
-  EXPECT_TRUE(page_proven(pushed_at(10), ring(30, 25), true));
+  EXPECT_TRUE(proven(pushed_at(10), {ring(12, 10)}));
+  EXPECT_TRUE(proven(pushed_at(10), {ring(30, 25)}));
   // Not yet reset at all.
-  EXPECT_FALSE(page_proven(pushed_at(10), ring(9, 9), true));
+  EXPECT_FALSE(proven(pushed_at(10), {ring(9, 9)}));
+}
+
+TEST(PageProven, OnlyTheRingThatTookThePushCounts) {
+  dpdc_page on_ring_1 = pushed_at(10);
+  on_ring_1.last_ring = 1;
+  EXPECT_FALSE(proven(on_ring_1, {ring(30, 25), ring(10, 4)}));
+  EXPECT_TRUE(proven(on_ring_1, {ring(0, 0), ring(12, 10)}));
+  // A ring the source does not know (more vCPUs than it was told): never proven.
+  dpdc_page on_ring_5 = pushed_at(10);
+  on_ring_5.last_ring = 5;
+  EXPECT_FALSE(proven(on_ring_5, {ring(30, 25), ring(30, 25)}));
 }
 
 TEST(PageProven, RingIndicesWrap) {
-  EXPECT_TRUE(page_proven(pushed_at(0xfffffff0u), ring(5, 3), true));   // flushed past the wrap
-  EXPECT_FALSE(page_proven(pushed_at(5), ring(0xfffffff0u, 0xfffffff0u), true));
+  EXPECT_TRUE(proven(pushed_at(0xfffffff0u), {ring(5, 3)}));  // flushed past the wrap
+  EXPECT_FALSE(proven(pushed_at(5), {ring(0xfffffff0u, 0xfffffff0u)}));
 }
 
 TEST(PageProven, PagesWithoutPushesNeedTwoResetsOfEveryRing) {
   dpdc_page never{};
-  EXPECT_FALSE(page_proven(never, ring(0, 0), false));
-  EXPECT_TRUE(page_proven(never, ring(0, 0), true));
+  EXPECT_FALSE(proven(never, {ring(0, 0)}, false));
+  EXPECT_TRUE(proven(never, {ring(0, 0)}, true));
+}
+
+// A push accounted late may be older or newer than the pushes on other
+// rings: it counts only once every ring was reset three times after it was
+// accounted, however far the ring indices went.
+TEST(PageProven, LatePushNeedsThreeResetsOfEveryRing) {
+  const dpdc_page late = pushed_late(40);
+  EXPECT_FALSE(proven(late, {reset_at(41, 40, 39), reset_at(43, 42, 41)}));  // ring 0: one reset since
+  EXPECT_FALSE(proven(late, {reset_at(43, 42, 40), reset_at(46, 45, 44)}));  // ring 0: two
+  EXPECT_TRUE(proven(late, {reset_at(44, 42, 41), reset_at(46, 45, 44)}));   // three on both
+  EXPECT_FALSE(proven(late, {}));
+  // Generations wrap like ring indices.
+  EXPECT_TRUE(proven(pushed_late(0xfffffffeu), {reset_at(3, 2, 1)}));
+  EXPECT_FALSE(proven(pushed_late(2), {reset_at(0xfffffffdu, 0xfffffffcu, 0xfffffffbu)}));
 }
 
 }  // namespace
