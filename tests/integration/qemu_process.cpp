@@ -27,6 +27,12 @@ std::string qemu_binary() {
   return "/usr/bin/qemu-system-x86_64";
 }
 
+std::vector<std::string> qemu_accel_args() {
+  const char* accel = std::getenv("DPDC_TEST_QEMU_ACCEL");
+  if (accel != nullptr && std::string(accel) == "kvm") return {"-accel", "kvm", "-cpu", "qemu64"};
+  return {"-accel", "tcg"};
+}
+
 std::vector<std::uint8_t> read_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
@@ -40,7 +46,8 @@ void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes)
 Qemu::Qemu(const TempDir& dir, std::vector<std::string> args) : sock_(dir / ("qmp" + std::to_string(++counter_))) {
   // The test's own QMP socket goes last: a -qmp in `args` comes first and is
   // the one a tool finds on QEMU's command line (QEMU serves one client per socket).
-  std::vector<std::string> argv{qemu_binary(), "-display", "none", "-nodefaults", "-accel", "tcg"};
+  std::vector<std::string> argv{qemu_binary(), "-display", "none", "-nodefaults"};
+  for (auto& a : qemu_accel_args()) argv.push_back(a);
   argv.insert(argv.end(), args.begin(), args.end());
   argv.insert(argv.end(), {"-qmp", "unix:" + sock_ + ",server=on,wait=off"});
   child_ = std::make_unique<Child>(argv);

@@ -1,6 +1,9 @@
 #pragma once
 // A QEMU process for the tests, with its QMP socket: started with the given
-// arguments (TCG, no display), quit over QMP when done, SIGKILLed as a fallback.
+// arguments (no display), quit over QMP when done, SIGKILLed as a fallback.
+// The accelerator is TCG unless DPDC_TEST_QEMU_ACCEL=kvm (the VM runner's
+// qemu-kvm group): then `-accel kvm -cpu qemu64`, KVM with the CPU model the
+// kvm_pvm hosts and nested kvm-amd both run.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -16,6 +19,8 @@
 namespace dpdc::test {
 
 std::string qemu_binary();
+// "-accel tcg", or with DPDC_TEST_QEMU_ACCEL=kvm "-accel kvm -cpu qemu64".
+std::vector<std::string> qemu_accel_args();
 std::vector<std::uint8_t> read_file(const std::string& path);
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
