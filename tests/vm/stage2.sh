@@ -29,7 +29,19 @@ if ! [[ -c /dev/kvm ]] || ! (exec 3<>/dev/kvm) 2>/dev/null; then
 fi
 
 echo "vm: kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%d MiB", $2 / 1024}' /proc/meminfo), /dev/kvm ready; running: $(cat "$out/command.txt")"
-cd "$(cat "$out/cwd")" || { echo 125 >"$out/status"; poweroff_now; }
+# A working directory under a path the guest mounts its own filesystem on
+# (/tmp, /run, /dev/shm: a checkout in /tmp, say) is the host's, writable
+# through an overlay like the rest of the root.
+cwd=$(cat "$out/cwd")
+for shadowed in /tmp /run /dev/shm; do
+    if [[ $cwd == "$shadowed"/* ]]; then
+        rw=/run/dpdc-vm-rw
+        mkdir -p "$cwd" "$rw/upper" "$rw/work"
+        mount -t overlay -o "lowerdir=/run/dpdc-host$cwd,upperdir=$rw/upper,workdir=$rw/work" overlay "$cwd" ||
+            echo "vm: cannot overlay the host's $cwd" >&2
+    fi
+done
+cd "$cwd" || { echo "vm: the working directory $cwd is not in the guest" >&2; echo 125 >"$out/status"; poweroff_now; }
 bash "$out/command" </dev/null
 echo $? >"$out/status"
 poweroff_now
