@@ -377,6 +377,10 @@ TEST(QemuSourceBadInput, AMigrationAlreadyUnderWayIsLeftAlone) {
   ASSERT_TRUE(wait_rounds(src, dir, 0, 60s));
   src.qmp().execute("migrate-set-parameters", {{"max-bandwidth", 1000}});
   src.qmp().execute("migrate", {{"uri", "exec:cat > /dev/null"}});
+  // QEMU passes through "setup" first; the check below wants the migration the engine saw.
+  for (int i = 0; i < 200 && src.qmp().execute("query-migrate").value("status", "") != "active"; ++i)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(src.qmp().execute("query-migrate").value("status", ""), "active");
   auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to",
                       "tcp:127.0.0.1:" + std::to_string(test::free_loopback_port())});
   EXPECT_EQ(r.code, 3) << r.err;
