@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <poll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -405,4 +406,35 @@ TEST_F(VmQmpServer, SocketFileRemovedOnDestruction)
     server_.reset();
     struct stat st{};
     EXPECT_NE(::stat(path_.c_str(), &st), 0);
+}
+
+// Clients wait for the socket's name and then connect at once: the name must
+// appear only when the socket already listens (moved into place, never created
+// under it, where a connect between bind and listen is refused).
+TEST_F(VmQmpServer, SocketNameAppearsOnlyOnceItListens)
+{
+    server_.reset();
+    const std::string dir = path_.substr(0, path_.rfind('/'));
+    const std::string name = path_.substr(path_.rfind('/') + 1);
+    const int in = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    ASSERT_GE(in, 0);
+    ASSERT_GE(::inotify_add_watch(in, dir.c_str(), IN_CREATE | IN_MOVED_TO), 0);
+    server_ = std::make_unique<QmpServer>(path_, vm_);
+    alignas(inotify_event) char buf[64 * 1024];
+    const ssize_t n = ::read(in, buf, sizeof buf);
+    ::close(in);
+    ASSERT_GT(n, 0);
+    std::vector<std::uint32_t> events_for_name;
+    for (ssize_t off = 0; off < n;) {
+        const auto* e = reinterpret_cast<const inotify_event*>(buf + off);
+        if (e->len > 0 && name == e->name)
+            events_for_name.push_back(e->mask & (IN_CREATE | IN_MOVED_TO));
+        off += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
+    }
+    EXPECT_EQ(events_for_name, std::vector<std::uint32_t>{IN_MOVED_TO});
+    struct stat st{};
+    EXPECT_NE(::stat((path_ + ".new").c_str(), &st), 0) << "the staging name must not stay behind";
+    Peer peer;
+    connect(peer);
+    EXPECT_EQ(read_from(peer, 1).size(), 1u) << "greeted";
 }

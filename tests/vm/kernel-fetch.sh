@@ -9,8 +9,9 @@
 # Packages come from the Debian mirror named in this machine's apt sources,
 # through a private apt configuration under the cache: the machine's own apt
 # state is neither read for packages nor changed. The cache
-# (DPDC_KERNEL_CACHE, default ~/.cache/dpdc/kernels) is reused across runs;
-# package lists are refreshed when older than six hours.
+# (DPDC_KERNEL_CACHE, default ~/.cache/dpdc/kernels) is reused across runs,
+# and locked while one of them changes it; package lists are refreshed when
+# older than six hours.
 #
 # Exit status: 0 ok; 2 bad usage or unknown name; 3 the kernel cannot be had
 # (no mirror, package missing, download failed), with the reason on stderr.
@@ -53,6 +54,10 @@ mirror_for() {  # mirror_for SUITE
 
 aptdir=$cache/apt/${suites//,/+}
 mkdir -p "$aptdir/lists/partial" "$aptdir/archives/partial" "$cache/debs" "$cache/kernels"
+# Runs at once (two matrices, a matrix and a demo) share the cache: one at a
+# time updates lists and unpacks, the others wait and then find it done.
+exec 9>"$cache/.lock"
+flock 9
 keyring=/usr/share/keyrings/debian-archive-keyring.gpg
 [[ -r $keyring ]] || die 3 "$keyring is missing: install debian-archive-keyring"
 : >"$aptdir/sources.list.new"

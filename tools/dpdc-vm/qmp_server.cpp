@@ -12,17 +12,26 @@ namespace dpdc::vm {
 
 QmpServer::QmpServer(std::string path, VmControl& vm) : path_(std::move(path)), vm_(vm)
 {
+    // Clients (ours, QEMU's tools, scripts) wait for the socket to appear and
+    // then connect; a socket bound but not yet listening refuses them. So the
+    // socket is made ready under a temporary name and renamed into place.
+    const std::string staging = path_ + ".new";
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
-    if (path_.size() >= sizeof(addr.sun_path))
+    if (staging.size() >= sizeof(addr.sun_path))
         throw std::invalid_argument("QMP socket path '" + path_ + "' is longer than " +
-                                    std::to_string(sizeof(addr.sun_path) - 1) + " bytes; use a shorter path");
-    std::memcpy(addr.sun_path, path_.c_str(), path_.size() + 1);
+                                    std::to_string(sizeof(addr.sun_path) - 5) + " bytes; use a shorter path");
+    std::memcpy(addr.sun_path, staging.c_str(), staging.size() + 1);
     listen_.reset(check(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket(AF_UNIX)"));
-    ::unlink(path_.c_str());
+    ::unlink(staging.c_str());
     if (::bind(listen_.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) < 0)
-        throw_errno(errno, "bind(" + path_ + ")");
+        throw_errno(errno, "bind(" + staging + ")");
     check(::listen(listen_.get(), static_cast<int>(kMaxClients)), "listen(QMP socket)");
+    if (::rename(staging.c_str(), path_.c_str()) < 0) {
+        const int err = errno;
+        ::unlink(staging.c_str());
+        throw_errno(err, "rename(" + staging + ", " + path_ + ")");
+    }
 }
 
 QmpServer::~QmpServer()
