@@ -90,58 +90,13 @@ done
 wait
 pids=()
 
-failed=()
-for k in ${kernels//,/ }; do
-    kout=$work/$k
-    read -r rc _ <"$kout/status"
-    if ((rc != 0)); then
-        failed+=("$k")
-        echo "matrix: kernel $k FAILED (exit $rc); what failed:" >&2
-        if [[ -s $kout/console.log ]]; then
-            grep -E '^\[  FAILED  \]|Failure$|^vm:|^run-groups:|Oops|BUG:|panic' "$kout/console.log" | grep -v ' tests\?, listed below' |
-                sort -u | head -40 | sed "s/^/matrix: $k:   /" >&2
-        else
-            sed "s/^/matrix: $k:   /" "$kout/runner.log" >&2
-        fi
-    fi
-    [[ -n $logs ]] && { mkdir -p "$logs/$k"; cp -a "$kout/." "$logs/$k/"; }
-done
-
-python3 - "$work" "$kernels" "${table:-}" <<'PY'
-import json, os, sys
-work, kernels, table = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
-rows = ["| kernel | group | passed | failed | skipped | seconds |", "| --- | --- | ---: | ---: | ---: | ---: |"]
-for k in kernels:
-    d = os.path.join(work, k)
-    rc, secs = open(os.path.join(d, "status")).read().split()
-    rep = os.path.join(d, "reports")
-    release = open(os.path.join(rep, "release")).read().strip() if os.path.exists(os.path.join(rep, "release")) else "?"
-    names = sorted(f[:-5] for f in os.listdir(rep) if f.endswith(".json")) if os.path.isdir(rep) else []
-    if not names:
-        rows.append(f"| {k} ({release}) | (none ran: exit {rc}) | 0 | - | - | {secs} |")
-        continue
-    for g in names:
-        try:
-            r = json.load(open(os.path.join(rep, g + ".json")))
-        except ValueError:
-            rows.append(f"| {k} ({release}) | {g} | (report unreadable: the run was cut short) | | | |")
-            continue
-        tests = [t for s in r.get("testsuites", []) for t in s.get("testsuite", [])]
-        skipped = sum(1 for t in tests if t.get("result") == "SKIPPED")
-        failed = sum(1 for t in tests if t.get("failures"))
-        if g == "other" and not tests:
-            continue  # every test is in a named group
-        passed = len(tests) - skipped - failed
-        secs_g = float(r.get("time", "0s").rstrip("s"))
-        rows.append(f"| {k} ({release}) | {g} | {passed} | {failed} | {skipped} | {secs_g:.0f} |")
-text = "\n".join(rows)
-print(text)
-if table:
-    open(table, "w").write(text + "\n")
-PY
-
-if ((${#failed[@]} > 0)); then
-    echo "matrix: FAILED on kernel(s): ${failed[*]}" >&2
+report=0
+python3 "$here/matrix-report.py" "$work" "$kernels" "${table:-}" || report=$?
+if [[ -n $logs ]]; then
+    for k in ${kernels//,/ }; do mkdir -p "$logs/$k"; cp -a "$work/$k/." "$logs/$k/"; done
+fi
+if ((report != 0)); then
+    echo "matrix: FAILED on kernel(s): $(cd "$work" && for k in ${kernels//,/ }; do read -r rc _ <"$k/status"; ((rc == 0)) || printf '%s ' "$k"; done)" >&2
     exit 1
 fi
 echo "matrix: every group passed on every kernel ($kernels)" >&2

@@ -3,11 +3,15 @@
 # of tests/vm/groups.list (all but host-only, plus "other": every test in no
 # group), runs its tests and writes $DPDC_VM_OUT/GROUP.json (GoogleTest's
 # report). Exit status 0 only if every group passed with nothing skipped.
+# A group that runs past DPDC_VM_GROUP_TIMEOUT seconds (default 600; the
+# longest, migration, takes about 330) is stopped and fails, so the groups
+# after it still run and the report names the test that hung.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 binary=$1
 shift
 out=${DPDC_VM_OUT:?run-groups.sh runs inside tests/vm/run.sh}
+group_timeout=${DPDC_VM_GROUP_TIMEOUT:-600}
 
 declare -A filter settings
 order=()
@@ -24,6 +28,21 @@ filter[other]="*-$all_named"
 order+=(other)
 (($# > 0)) && order=("$@")
 
+# What a hung group was doing: every process with its state and where in the
+# kernel it sleeps, and the kernel stacks of those in the test's process tree.
+show_hang() {
+    echo "run-groups: processes when group $1 timed out:" >&2
+    ps -eo pid,ppid,stat,etimes,wchan:28,args --sort=pid | grep -v ' \[' | sed 's/^/run-groups:   /' >&2
+    local p
+    for p in $(ps -eo pid= --ppid "$2") "$2"; do
+        for t in /proc/$p/task/*; do
+            [[ -r $t/stack ]] || continue
+            echo "run-groups: kernel stack of $(cat "$t/comm" 2>/dev/null) (task ${t##*/} of $p):" >&2
+            sed 's/^/run-groups:     /' "$t/stack" >&2
+        done
+    done 2>/dev/null
+}
+
 uname -r >"$out/release"
 status=0
 for g in "${order[@]}"; do
@@ -31,7 +50,18 @@ for g in "${order[@]}"; do
     # "other" may be empty: GoogleTest then runs nothing and passes.
     echo "== group $g"
     # shellcheck disable=SC2086 # VAR=value words
-    env ${settings[$g]:-} "$binary" --gtest_filter="${filter[$g]}" --gtest_output="json:$out/$g.json" || status=1
+    env ${settings[$g]:-} "$binary" --gtest_filter="${filter[$g]}" --gtest_output="json:$out/$g.json" &
+    pid=$!
+    for ((t = 0; t < group_timeout; t++)); do kill -0 $pid 2>/dev/null || break; sleep 1; done
+    if kill -0 $pid 2>/dev/null; then
+        echo "run-groups: group $g timed out after $group_timeout s" >&2
+        show_hang "$g" $pid
+        pkill -KILL -P $pid 2>/dev/null
+        kill -KILL $pid 2>/dev/null
+    fi
+    wait $pid
+    rc=$?
+    ((rc == 0)) || status=1
     grep -q '"result": "SKIPPED"' "$out/$g.json" 2>/dev/null && { echo "run-groups: group $g skipped tests inside the VM" >&2; status=1; }
 done
 exit $status

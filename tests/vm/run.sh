@@ -117,7 +117,8 @@ qemu=(qemu-system-x86_64 -accel "$accel" -cpu max -m "$mem" -smp "$smp"
     -display none -vga none -nic none -no-reboot -nodefaults
     -L /usr/share/seabios -L /usr/share/qemu
     -kernel "$kdir/vmlinuz" -initrd "$work/initrd"
-    -append "console=ttyS0 panic=-1 quiet loglevel=4 random.trust_cpu=on"
+    -append "console=ttyS0 panic=-1 quiet loglevel=4 random.trust_cpu=on nokaslr"
+    -qmp "unix:$work/monitor.sock,server=on,wait=off"
     -chardev "file,id=console,path=$work/console.log" -serial chardev:console
     -virtfs "local,path=/,mount_tag=dpdc-root,security_model=none,readonly=on,multidevs=remap"
     -virtfs "local,path=$work/out,mount_tag=dpdc-out,security_model=none")
@@ -125,10 +126,23 @@ qemu=(qemu-system-x86_64 -accel "$accel" -cpu max -m "$mem" -smp "$smp"
 echo "vm: booting $kernel ($release) under QEMU TCG ($accel, $smp CPUs, $mem MiB)" >&2
 start=$(date +%s)
 : >"$work/console.log"
-timeout -k 10 "$timeout" "${qemu[@]}" </dev/null >"$work/qemu.log" 2>&1 &
+"${qemu[@]}" </dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 if ((quiet == 0)); then
     tail -n +1 -f --pid="$qemu_pid" "$work/console.log" | sed -u 's/\r$//' &
+fi
+# The deadline: a guest still running then is asked where it is (a kernel
+# that spins shows the function), then stopped.
+timed_out=0
+for ((t = 0; t < timeout * 5; t++)); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.2; done
+if kill -0 "$qemu_pid" 2>/dev/null; then
+    timed_out=1
+    echo "vm: kernel $kernel ($release): still running after $timeout s; where its CPUs are:" >&2
+    smap=$(ls "$work/out/kallsyms" "$kdir"/root/boot/System.map-* 2>/dev/null | head -1 || true)
+    timeout 30 python3 "$here/guest-state.py" "$work/monitor.sock" "${smap:-/dev/null}" >&2 || true
+    kill "$qemu_pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$qemu_pid" 2>/dev/null || true
 fi
 set +e
 wait "$qemu_pid"
@@ -146,7 +160,7 @@ if [[ -n $crash ]]; then
     sed 's/\r$//; s/^/vm:   /' <<<"$crash" >&2
     exit 126
 fi
-if ((qemu_status == 124 || qemu_status == 137)); then
+if ((timed_out)); then
     echo "vm: kernel $kernel ($release): timed out after $timeout s" >&2
     exit 124
 fi

@@ -33,6 +33,10 @@ echo "vm: kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%d MiB",
 # (/tmp, /run, /dev/shm: a checkout in /tmp, say) is the host's, writable
 # through an overlay like the rest of the root.
 cwd=$(cat "$out/cwd")
+# The kernel's and modules' code symbols, for run.sh to name where a guest
+# that stopped answering spins (it boots with nokaslr; Debian's newer images
+# ship no System.map). Loaded modules only: kvm and kvm-amd are.
+grep -E ' [tTwW] ' /proc/kallsyms >"$out/kallsyms" 2>/dev/null || true
 for shadowed in /tmp /run /dev/shm; do
     if [[ $cwd == "$shadowed"/* ]]; then
         rw=/run/dpdc-vm-rw
