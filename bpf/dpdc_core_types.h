@@ -26,6 +26,38 @@ struct kvm_dirty_ring {
 	int index; /* the owning vCPU's index */
 } __attribute__((preserve_access_index));
 
-struct kvm_vcpu;
+/* Slot discovery: ring -> its vCPU -> the VM -> the VM's memslots. */
+struct hlist_node {
+	struct hlist_node *next, **pprev;
+} __attribute__((preserve_access_index));
+
+struct hlist_head {
+	struct hlist_node *first;
+} __attribute__((preserve_access_index));
+
+struct kvm_memory_slot {
+	struct hlist_node id_node[2]; /* in kvm_memslots.id_hash; node_idx picks which */
+	__u64 base_gfn;
+	unsigned long npages;
+	unsigned long userspace_addr;
+	short id;
+	__u16 as_id;
+} __attribute__((preserve_access_index));
+
+/* Since Linux 5.17: a slot is found by id in id_hash, hashed with hash_min(). */
+struct kvm_memslots {
+	__u64 generation;
+	struct hlist_head id_hash[128];
+	int node_idx;
+} __attribute__((preserve_access_index));
+
+struct kvm {
+	struct kvm_memslots *memslots[2];
+} __attribute__((preserve_access_index));
+
+struct kvm_vcpu {
+	struct kvm *kvm;
+	struct kvm_dirty_ring dirty_ring;
+} __attribute__((preserve_access_index));
 
 #endif /* DPDC_CORE_TYPES_H */

@@ -11,6 +11,7 @@
 #include "observe.h"
 #include "privileges.h"
 #include "proc_inspect.h"
+#include "qemu_dirty_logging.h"
 #include "qemu_record.h"
 #include "qemu_source.h"
 #include "recorder.h"
@@ -38,8 +39,13 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   StopFlag stop;  // before attaching, so a signal during setup still unwinds cleanly
   TrackerOptions to{options.pid, static_cast<std::uint32_t>(layout.pages)};
   if (!options.record.empty()) to.record_ring_bytes = options.record_ring_mib << 20;
+  to.regions = layout.regions;
   DirtyTracker tracker(to);
   for (const auto& s : layout.slots) tracker.set_slot(s.slot, s.first_page, s.pages);
+  // QEMU logs dirty pages only while something uses its dirty log: from
+  // here on, with the tracker attached, every push is seen.
+  std::optional<QemuDirtyLogging> logging;
+  if (session.qemu) logging.emplace(session.qemu->qmp());
 
   // Recording: a thread drains the ring buffer into the trace file while the
   // observe loop reports; the loop's end stops it.
@@ -65,16 +71,31 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
                              {"comm", vmm.comm},
                              {"pages", layout.pages},
                              {"memslots", layout.slots.size()},
-                             {"learns_memslots", layout.learns_slots},
+                             {"memslots_from_kvm", !layout.regions.empty()},
                              {"vcpus", vmm.vcpus},
                              {"dirty_ring_entries", vmm.ring_entries},
+                             {"dirty_source", "kvm-dirty-ring"},
                              {"pin_dir", tracker.pin_dir().string()}};
+  if (logging) {
+    attached["dirty_logging"] = {{"mechanism", "set-vcpu-dirty-limit"},
+                                 {"limit_mb_s", QemuDirtyLogging::kNeverThrottles},
+                                 {"cleared_stale_limit", logging->cleared_stale()}};
+  }
   if (options.json) {
     out << attached.dump() << '\n';
   } else {
-    out << "attached to pid " << options.pid << " (" << vmm.comm << "): " << layout.pages << " pages in "
-        << layout.slots.size() << " memslot(s), " << vmm.vcpus << " vCPU(s), dirty ring " << vmm.ring_entries
-        << " entries; maps pinned at " << tracker.pin_dir().string() << '\n';
+    out << "attached to pid " << options.pid << " (" << vmm.comm << "): " << layout.pages << " pages";
+    if (layout.regions.empty()) {
+      out << " in " << layout.slots.size() << " memslot(s)";
+    } else {
+      out << " of shared RAM, memslots read from KVM";
+    }
+    out << ", " << vmm.vcpus << " vCPU(s), dirty ring " << vmm.ring_entries << " entries";
+    if (logging) {
+      out << "; dirty logging on (a vCPU dirty limit that never throttles"
+          << (logging->cleared_stale() ? ", replacing one a killed engine left" : "") << ")";
+    }
+    out << "; maps pinned at " << tracker.pin_dir().string() << '\n';
   }
   out.flush();
 
@@ -82,7 +103,7 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   oo.seconds = options.seconds;
   oo.json = options.json;
   oo.interval_s = options.interval;
-  ObserveSummary summary = run_observe(tracker, layout, oo, stop, out);
+  ObserveSummary summary = run_observe(tracker, oo, stop, out);
   nlohmann::json recorded;
   if (recorder) {
     drain.request_stop();
@@ -94,6 +115,19 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   if (options.json) {
     auto j = summary_to_json(summary, static_cast<std::uint64_t>(options.pid));
     if (!recorded.is_null()) j["recorded"] = recorded;
+    if (!layout.regions.empty()) {
+      nlohmann::json slots = nlohmann::json::array();
+      for (const auto& [key, s] : tracker.slots()) {
+        nlohmann::json one{{"slot", key & 0xffff}, {"as", key >> 16}, {"userspace_addr", s.userspace_addr}};
+        if (s.first_page == DPDC_NO_PAGE) {
+          one["migrated"] = false;
+        } else {
+          one.update({{"migrated", true}, {"first_page", s.first_page}, {"pages", s.pages}});
+        }
+        slots.push_back(one);
+      }
+      j["memslots"] = slots;
+    }
     out << j.dump() << '\n';
   } else {
     out << format_summary(summary, static_cast<std::uint64_t>(options.pid));

@@ -35,24 +35,4 @@ MemoryLayout layout_from_dpdc_vm(const nlohmann::json& reply) {
   }
 }
 
-MemoryLayout layout_learning_slots(std::uint64_t ram_bytes, unsigned windows) {
-  MemoryLayout layout;
-  layout.learns_slots = true;
-  layout.window_pages = (ram_bytes + DPDC_PAGE_SIZE - 1) / DPDC_PAGE_SIZE;
-  layout.pages = layout.window_pages * std::max(1u, windows);
-  return layout;
-}
-
-std::optional<MemSlot> learn_slot(MemoryLayout& layout, std::uint32_t slot) {
-  if (!layout.learns_slots) return std::nullopt;
-  auto known = std::find_if(layout.slots.begin(), layout.slots.end(),
-                            [&](const MemSlot& m) { return m.slot == slot; });
-  if (known != layout.slots.end()) return *known;
-  std::uint64_t first = layout.slots.size() * layout.window_pages;
-  if (first + layout.window_pages > layout.pages) return std::nullopt;
-  MemSlot m{slot, 0, first, layout.window_pages};
-  layout.slots.push_back(m);
-  return m;
-}
-
 }  // namespace dpdc

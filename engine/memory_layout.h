@@ -1,6 +1,8 @@
 #pragma once
 // The guest RAM layout as the tracker needs it: which KVM memslot covers
-// which range of page indices (page index = byte offset in the VMM's RAM / 4096).
+// which range of page indices (page index = byte offset in the VMM's RAM /
+// 4096), or, for a VMM that does not list its memslots (QEMU), where its RAM
+// is mapped, so that the tracker reads the memslots from KVM and places them.
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -20,20 +22,12 @@ struct MemSlot {
 
 struct MemoryLayout {
   std::uint64_t pages = 0;           // size of the page numbering
-  std::vector<MemSlot> slots;        // known slots
+  std::vector<MemSlot> slots;        // slots the VMM listed
+  std::vector<dpdc_region> regions;  // where its RAM is mapped (VMMs that list no slots)
   int memfd = -1;                    // the VMM's fd number of its RAM memfd, if it told us
-  bool learns_slots = false;         // slots are found from events (VMMs that don't list them)
-  std::uint64_t window_pages = 0;    // with learns_slots: pages reserved per learned slot
 };
 
 // From dpdc-vm's x-dpdc-query-memory reply. Throws Error(Target) if malformed.
 MemoryLayout layout_from_dpdc_vm(const nlohmann::json& reply);
-
-// For a VMM that does not list its memslots (QEMU): `ram_bytes` of guest RAM,
-// slots learned from events, each in its own window of ram_bytes.
-MemoryLayout layout_learning_slots(std::uint64_t ram_bytes, unsigned windows = 2);
-
-// Assigns the next free window to `slot`; nullopt when all windows are taken.
-std::optional<MemSlot> learn_slot(MemoryLayout& layout, std::uint32_t slot);
 
 }  // namespace dpdc

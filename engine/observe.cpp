@@ -20,16 +20,7 @@ nlohmann::json census_json(const PageCensus& c) {
 nlohmann::json counters_json(const dpdc_counters& c) {
   return {{"pushes", c.pushes},             {"resets", c.resets},         {"unknown_slot", c.unknown_slot},
           {"out_of_range", c.out_of_range}, {"full_exits", c.full_exits},     {"late", c.late},
-          {"lost", c.lost}};
-}
-
-// Asks the tracker about slots it saw but nobody described, for VMMs that
-// do not list their memslots.
-void learn_new_slots(DirtyTracker& tracker, MemoryLayout& layout) {
-  if (!layout.learns_slots) return;
-  for (const auto& u : tracker.unknown_slots()) {
-    if (auto m = learn_slot(layout, u.slot)) tracker.set_slot(m->slot, m->first_page, m->pages);
-  }
+          {"lost", c.lost},             {"unmapped", c.unmapped},     {"slot_reads", c.slot_reads}};
 }
 
 }  // namespace
@@ -76,14 +67,15 @@ std::string format_summary(const ObserveSummary& s, std::uint64_t vmm_pid) {
                 "  pages           %llu in all, %llu dirtied at least once (%.1f%%)\n"
                 "  heat            hot %llu, warm %llu, cold %llu\n"
                 "  dirty events    %llu in tracked pages; %llu pushes, %llu ring resets, %llu ring-full exits\n"
-                "  untracked       %llu events outside any known memslot, %llu beyond a slot\n"
+                "  untracked       %llu events outside any known memslot, %llu beyond a slot, %llu in RAM not "
+                "migrated (ROMs, video)\n"
                 "  accounted late  %llu pushes (tracepoint call skipped), %llu lost\n",
                 u(vmm_pid), s.seconds, s.mean_pages_per_s, s.mean_pages_per_s * DPDC_PAGE_SIZE / 1e6,
                 s.peak_pages_per_s, u(c.pages), u(c.dirtied),
                 c.pages ? 100.0 * static_cast<double>(c.dirtied) / static_cast<double>(c.pages) : 0.0, u(c.hot),
                 u(c.warm), u(c.cold), u(c.events), u(s.counters.pushes), u(s.counters.resets),
                 u(s.counters.full_exits), u(s.counters.unknown_slot), u(s.counters.out_of_range),
-                u(s.counters.late), u(s.counters.lost));
+                u(s.counters.unmapped), u(s.counters.late), u(s.counters.lost));
   return buf;
 }
 
@@ -105,7 +97,7 @@ nlohmann::json summary_to_json(const ObserveSummary& s, std::uint64_t vmm_pid) {
           {"counters", counters_json(s.counters)}};
 }
 
-ObserveSummary run_observe(DirtyTracker& tracker, MemoryLayout& layout, const ObserveOptions& options,
+ObserveSummary run_observe(DirtyTracker& tracker, const ObserveOptions& options,
                            const StopFlag& stop, std::ostream& out) {
   ObserveSummary summary;
   const std::uint64_t start = monotonic_ns();
@@ -121,7 +113,6 @@ ObserveSummary run_observe(DirtyTracker& tracker, MemoryLayout& layout, const Ob
       wait = std::min(wait, std::chrono::nanoseconds(static_cast<std::int64_t>(left * 1e9)));
     }
     bool stopped = stop.sleep_for(wait);
-    learn_new_slots(tracker, layout);
     std::uint64_t now = monotonic_ns();
     PageCensus census = take_census(tracker.pages(), now, options.heat);
     ObserveSample sample = make_sample(before, census, tracker.counters(), static_cast<double>(now - start) / 1e9,

@@ -53,7 +53,7 @@ struct ObserveOptions {
 };
 
 // Samples until the time is up or `stop` is raised; returns the summary.
-ObserveSummary run_observe(DirtyTracker& tracker, MemoryLayout& layout, const ObserveOptions& options,
+ObserveSummary run_observe(DirtyTracker& tracker, const ObserveOptions& options,
                            const StopFlag& stop, std::ostream& out);
 
 }  // namespace dpdc

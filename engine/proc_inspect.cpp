@@ -1,5 +1,7 @@
 #include "proc_inspect.h"
 
+#include <algorithm>
+
 #include <unistd.h>
 
 #include <cerrno>
@@ -73,6 +75,35 @@ std::optional<std::uint64_t> dirty_ring_bytes_from_maps(std::string_view maps) {
     if (start && end && off && *off == kDirtyRingMmapOffset && *end > *start) return *end - *start;
   }
   return std::nullopt;
+}
+
+std::vector<dpdc_region> file_regions_from_maps(std::string_view maps, unsigned dev_major, unsigned dev_minor,
+                                                std::uint64_t inode, std::uint64_t file_pages) {
+  std::vector<dpdc_region> out;
+  while (!maps.empty()) {
+    auto nl = maps.find('\n');
+    std::string_view line = maps.substr(0, nl);
+    maps.remove_prefix(nl == std::string_view::npos ? maps.size() : nl + 1);
+    // start-end perms offset major:minor inode path
+    std::istringstream fields{std::string(line)};
+    std::string range, perms, offset, dev;
+    std::uint64_t ino = 0;
+    if (!(fields >> range >> perms >> offset >> dev >> ino) || ino != inode) continue;
+    const auto dash = range.find('-'), colon = dev.find(':');
+    if (dash == std::string::npos || colon == std::string::npos) continue;
+    const auto start = hex(std::string_view(range).substr(0, dash));
+    const auto end = hex(std::string_view(range).substr(dash + 1));
+    const auto off = hex(offset);
+    const auto major = hex(std::string_view(dev).substr(0, colon));
+    const auto minor = hex(std::string_view(dev).substr(colon + 1));
+    if (!start || !end || !off || !major || !minor || *major != dev_major || *minor != dev_minor) continue;
+    if (*end <= *start || (*start | *off) % DPDC_PAGE_SIZE != 0) continue;
+    const std::uint64_t first = *off / DPDC_PAGE_SIZE;
+    if (first >= file_pages) continue;
+    const std::uint64_t pages = std::min((*end - *start) / DPDC_PAGE_SIZE, file_pages - first);
+    out.push_back(dpdc_region{*start, *start + pages * DPDC_PAGE_SIZE, first});
+  }
+  return out;
 }
 
 std::optional<std::string> qmp_socket_from_argv(const std::vector<std::string>& argv) {

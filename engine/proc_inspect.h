@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "dpdc/dirty_track.h"
+
 namespace dpdc {
 
 struct OpenFile {
@@ -40,6 +42,12 @@ void require_dirty_ring_vmm(const VmmProcess& vmm);
 // Pure helpers (unit-tested).
 // Bytes of the dirty ring mapping of vCPU 0 found in /proc/<pid>/maps text.
 std::optional<std::uint64_t> dirty_ring_bytes_from_maps(std::string_view maps);
+// Where a file (device major:minor, inode, as /proc/<pid>/maps prints them)
+// is mapped in /proc/<pid>/maps text: one region per mapping, the page index
+// of its start being its file offset / 4096. Mappings past `file_pages` are
+// cut there. Used to place guest RAM pages by host address (struct dpdc_region).
+std::vector<dpdc_region> file_regions_from_maps(std::string_view maps, unsigned dev_major, unsigned dev_minor,
+                                                std::uint64_t inode, std::uint64_t file_pages);
 // The QMP unix socket named by a QEMU-style command line (-qmp unix:PATH,...,
 // or -chardev socket,id=X,path=PATH + -mon chardev=X,mode=control).
 std::optional<std::string> qmp_socket_from_argv(const std::vector<std::string>& argv);

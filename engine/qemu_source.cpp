@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -13,6 +14,8 @@
 #include <cstring>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <thread>
 
@@ -207,7 +210,8 @@ bool is_qemu(const VmmProcess& process) {
   return !process.argv.empty() && starts(fs::path(process.argv[0]).filename().string());
 }
 
-QemuSource::QemuSource(const VmmProcess& process, const std::string& qmp_path) : kvm_(process.has_kvm_vm) {
+QemuSource::QemuSource(const VmmProcess& process, const std::string& qmp_path)
+    : pid_(process.pid), kvm_(process.has_kvm_vm) {
   std::string path = qmp_path;
   if (path.empty()) {
     auto found = qmp_socket_from_argv(process.argv);
@@ -247,6 +251,19 @@ QemuSource::QemuSource(const VmmProcess& process, const std::string& qmp_path) :
   shared_block_ = *shared;
   backing_ = open_backend_fd(process, rows[*shared].name, shared_bytes);
   ram_ = Mapping(shared_bytes, PROT_READ, MAP_SHARED, backing_.get(), 0, "mapping QEMU's guest RAM");
+}
+
+std::vector<dpdc_region> QemuSource::regions() const {
+  struct stat st {};
+  if (::fstat(backing_.get(), &st) != 0) throw_errno(errno, "fstat of QEMU's guest RAM file", ErrorKind::Target);
+  std::ifstream f("/proc/" + std::to_string(pid_) + "/maps");
+  const std::string maps{std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+  auto out = file_regions_from_maps(maps, major(st.st_dev), minor(st.st_dev), st.st_ino, ram_.size() / DPDC_PAGE_SIZE);
+  if (out.empty()) {
+    throw Error(ErrorKind::Target, "QEMU pid " + std::to_string(pid_) +
+                                       " does not map its shared RAM backend (not in /proc/<pid>/maps); " + kSetupHint);
+  }
+  return out;
 }
 
 QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp), machine_(std::move(machine)) {

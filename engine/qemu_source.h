@@ -57,9 +57,14 @@ class QemuSource {
   std::span<const std::uint8_t> shared_ram() const {
     return {ram_.as<const std::uint8_t>(), ram_.size()};
   }
+  // Where QEMU maps the shared backend in its own address space (from
+  // /proc/<pid>/maps), for the tracker to place KVM's memslots. Throws
+  // Error(Target) if QEMU does not map it.
+  std::vector<dpdc_region> regions() const;
 
  private:
   std::unique_ptr<QmpClient> qmp_;
+  pid_t pid_ = 0;
   std::string machine_;
   bool kvm_ = false;
   std::vector<stream::RamBlockInfo> blocks_;

@@ -26,16 +26,22 @@ VmmSession open_vmm_session(pid_t pid, const std::string& qmp_path) {
   VmmSession s;
   s.process = inspect_process(pid);
   require_dirty_ring_vmm(s.process);
+  if (is_qemu(s.process)) {
+    // QEMU names neither its memslots nor their layout: the tracker reads
+    // them from KVM and places them by host address in the shared backend.
+    s.qemu = std::make_unique<QemuSource>(s.process, qmp_path);
+    s.layout.pages = s.qemu->shared_ram().size() / DPDC_PAGE_SIZE;
+    s.layout.regions = s.qemu->regions();
+    return s;
+  }
   s.qmp = std::make_unique<QmpClient>(find_qmp(qmp_path, s.process));
   const auto& g = s.qmp->greeting();
   s.is_dpdc_vm = g["QMP"].value("version", nlohmann::json::object()).value("package", "") == "dpdc-vm";
-  if (s.is_dpdc_vm) {
-    s.layout = layout_from_dpdc_vm(s.qmp->execute("x-dpdc-query-memory"));
-  } else {
-    // QEMU does not name its KVM memslots over QMP; learn them from the events.
-    auto summary = s.qmp->execute("query-memory-size-summary");
-    s.layout = layout_learning_slots(summary.at("base-memory").get<std::uint64_t>());
+  if (!s.is_dpdc_vm) {
+    throw Error(ErrorKind::Target, "pid " + std::to_string(pid) + " (" + s.process.comm +
+                                       ") is neither QEMU nor a dpdc-vm; the engine knows no other VMM");
   }
+  s.layout = layout_from_dpdc_vm(s.qmp->execute("x-dpdc-query-memory"));
   if (s.layout.pages > 0xffffffffull) throw Error(ErrorKind::Target, "guests above 16 TiB are not supported");
   return s;
 }

@@ -1,7 +1,9 @@
 #pragma once
 // The checks and connections every attach makes, in the order a user can act
 // on them: the process exists, we may trace it, BPF works, it is a KVM VMM
-// with a dirty ring, its QMP socket answers, and what its RAM looks like.
+// with a dirty ring, its QMP socket answers, and what its RAM looks like:
+// dpdc-vm lists its memslots; for QEMU, the shared RAM backend (docs/qemu.md)
+// and where QEMU maps it, from which the tracker places KVM's memslots.
 #include <sys/types.h>
 
 #include <memory>
@@ -9,15 +11,18 @@
 
 #include "memory_layout.h"
 #include "proc_inspect.h"
+#include "qemu_source.h"
 #include "qmp_client.h"
 
 namespace dpdc {
 
 struct VmmSession {
   VmmProcess process;
-  std::unique_ptr<QmpClient> qmp;
+  std::unique_ptr<QmpClient> qmp;   // dpdc-vm's
+  std::unique_ptr<QemuSource> qemu;  // a QEMU's (it holds QEMU's one QMP connection)
   MemoryLayout layout;
   bool is_dpdc_vm = false;
+  QmpClient& control() { return qemu ? qemu->qmp() : *qmp; }
 };
 
 // Throws Error with the exit-code kind and a one-line fix for the first check that fails.

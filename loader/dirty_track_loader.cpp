@@ -65,6 +65,7 @@ const PinnedMap kPinnedMaps[] = {
     {"owner", [](dirty_track_bpf* s) { return s->maps.owner; }},
     {"pages", [](dirty_track_bpf* s) { return s->maps.pages; }},
     {"slots", [](dirty_track_bpf* s) { return s->maps.slots; }},
+    {"regions", [](dirty_track_bpf* s) { return s->maps.regions; }},
     {"rings", [](dirty_track_bpf* s) { return s->maps.rings; }},
     {"unknown_slots", [](dirty_track_bpf* s) { return s->maps.unknown_slots; }},
     {"counters", [](dirty_track_bpf* s) { return s->maps.counters; }},
@@ -139,6 +140,15 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
   bpf_program__set_autoattach(skel_->progs.dpdc_sync, false);
   err = dirty_track_bpf__load(skel_.get());
   if (err) throw_bpf(err, "loading the dirty tracker into the kernel", "BPF tracing programs must be allowed here");
+
+  if (options_.regions.size() > DPDC_MAX_REGIONS) {
+    throw Error(ErrorKind::Target, "guest RAM is mapped in " + std::to_string(options_.regions.size()) +
+                                       " pieces; the tracker places at most " + std::to_string(DPDC_MAX_REGIONS));
+  }
+  for (std::uint32_t i = 0; i < options_.regions.size(); ++i) {
+    check_sys(bpf_map_update_elem(bpf_map__fd(skel_->maps.regions), &i, &options_.regions[i], BPF_ANY),
+              "describing where guest RAM is mapped");
+  }
 
   // Mappings are members declared after skel_, so they go before the maps do.
   pages_map_ = Mapping(mmap_bytes(std::size_t{options_.pages} * sizeof(dpdc_page)), PROT_READ, MAP_SHARED,
@@ -219,7 +229,7 @@ void DirtyTracker::unpin_maps() noexcept {
 }
 
 void DirtyTracker::set_slot(std::uint32_t slot, std::uint64_t first_page, std::uint64_t pages) {
-  dpdc_slot value{first_page, pages};
+  dpdc_slot value{first_page, pages, DPDC_SLOT_FIXED, 0};
   check_sys(bpf_map_update_elem(bpf_map__fd(skel_->maps.slots), &slot, &value, BPF_ANY), "describing a memslot");
   // Events of this slot that arrived before it was described stay counted as unknown.
   bpf_map_delete_elem(bpf_map__fd(skel_->maps.unknown_slots), &slot);
@@ -263,6 +273,21 @@ std::vector<UnknownSlot> DirtyTracker::unknown_slots() const {
     key = next;
     prev = &key;
   }
+  return out;
+}
+
+std::vector<std::pair<std::uint32_t, dpdc_slot>> DirtyTracker::slots() const {
+  std::vector<std::pair<std::uint32_t, dpdc_slot>> out;
+  int fd = bpf_map__fd(skel_->maps.slots);
+  std::uint32_t key = 0, next = 0;
+  const void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    dpdc_slot s{};
+    if (bpf_map_lookup_elem(fd, &next, &s) == 0) out.emplace_back(next, s);
+    key = next;
+    prev = &key;
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
 

@@ -32,6 +32,12 @@ struct TrackerOptions {
   // Also stream every dirty event through a ring buffer of this many bytes
   // (a power of two, at least 4096); 0: no recording.
   std::uint32_t record_ring_bytes = 0;
+  // Where guest RAM lies in the VMM's address space (at most
+  // DPDC_MAX_REGIONS), written before the programs attach. With regions, a
+  // memslot that set_slot() did not describe is read from KVM's own
+  // memslots and placed through them (struct dpdc_slot); without, such
+  // pushes count as unknown_slot.
+  std::vector<dpdc_region> regions;
 };
 
 enum class TrackerProgram { Push, Reset, RingFull, Sync };
@@ -51,6 +57,7 @@ class DirtyTracker {
   DirtyTracker& operator=(const DirtyTracker&) = delete;
 
   // Describe memslot `slot` (as_id << 16 | id) as pages [first_page, first_page + pages).
+  // A described slot is used as is, never read from KVM.
   void set_slot(std::uint32_t slot, std::uint64_t first_page, std::uint64_t pages);
 
   // Live view of the per-page records (the map is mmapped; values change under you).
@@ -68,6 +75,8 @@ class DirtyTracker {
   std::uint32_t sync(std::uint32_t vcpus) const;
   std::optional<dpdc_ring> ring(std::uint32_t index) const;
   std::vector<UnknownSlot> unknown_slots() const;
+  // The memslots the programs use, described or read from KVM (key as in set_slot).
+  std::vector<std::pair<std::uint32_t, dpdc_slot>> slots() const;
 
   // With recording on: calls `on_event` for each recorded event, waiting up
   // to timeout_ms for the first; returns how many were consumed.

@@ -5,8 +5,12 @@
  * are read by BPF, by userspace through mmap, and by bpftool through BTF.
  *
  * Page numbering: a guest RAM page's index is its byte offset inside the
- * VMM's RAM (for dpdc-vm: the memfd offset) divided by 4096. The `slots`
- * map tells the BPF program where each KVM memslot starts in that numbering.
+ * VMM's RAM (for dpdc-vm: the memfd offset; for QEMU: the offset in its
+ * shared RAM backend) divided by 4096. The `slots` map tells the BPF program
+ * where each KVM memslot starts in that numbering. Userspace fills it when
+ * it knows the VMM's memslots (dpdc-vm publishes them); otherwise (QEMU
+ * publishes neither slot ids nor layout) the programs read each slot from
+ * KVM itself and place it through the `regions` map (struct dpdc_region).
  */
 #ifndef DPDC_DIRTY_TRACK_H
 #define DPDC_DIRTY_TRACK_H
@@ -17,6 +21,7 @@
 #define DPDC_PAGE_SIZE (1u << DPDC_PAGE_SHIFT)
 #define DPDC_MAX_SLOTS 512
 #define DPDC_MAX_RINGS 1024
+#define DPDC_MAX_REGIONS 16
 
 /*
  * One guest page (value of map `pages`, key = page index). 32 bytes, so a
@@ -56,10 +61,41 @@ struct dpdc_page {
 	__u32 history;   /* reserved for the predictor; 0 for now */
 };
 
-/* A KVM memslot (key = as_id << 16 | slot id, as in ring entries). Filled by userspace. */
+/*
+ * A KVM memslot (key = as_id << 16 | slot id, as in ring entries).
+ *
+ * generation == DPDC_SLOT_FIXED: set by userspace, used as is.
+ * Otherwise read by the programs from the VMM's struct kvm (ring -> its
+ * kvm_vcpu -> kvm -> memslots[as_id] -> id_hash, fields relocated against
+ * the kvm module's BTF) and cached: it is valid while that kvm_memslots'
+ * generation, which KVM changes on every memslot update, is the one
+ * recorded here. The slot's pages are those of its host addresses
+ * [userspace_addr, + pages * 4096) inside a region; first_page ==
+ * DPDC_NO_PAGE when the slot lies in no region (RAM the engine does not
+ * migrate: a VMM's ROMs, video RAM). A slot id KVM deletes and creates anew
+ * at another address gets a new generation, so its pushes are placed by the
+ * new slot, never the old one.
+ */
+#define DPDC_SLOT_FIXED 0xffffffffffffffffULL
+#define DPDC_NO_PAGE 0xffffffffffffffffULL
+
 struct dpdc_slot {
-	__u64 first_page; /* page index of the slot's first page */
-	__u64 pages;      /* slot length in pages; larger offsets are out of range */
+	__u64 first_page;     /* page index of the slot's first page, or DPDC_NO_PAGE */
+	__u64 pages;          /* slot length in pages; larger offsets are out of range */
+	__u64 generation;     /* DPDC_SLOT_FIXED, or the memslots generation it was read at */
+	__u64 userspace_addr; /* discovered slots: the host address of its first page */
+};
+
+/*
+ * Where guest RAM lies in the VMM's address space (array map `regions`,
+ * filled by userspace from /proc/<pid>/maps: the mappings of the file
+ * behind guest RAM). Entries after the first with hva_end == 0 are unused;
+ * no region at all means slot discovery is off.
+ */
+struct dpdc_region {
+	__u64 hva_start;  /* page aligned */
+	__u64 hva_end;    /* exclusive */
+	__u64 first_page; /* page index of hva_start */
 };
 
 /*
@@ -95,6 +131,14 @@ struct dpdc_ring {
 	__u64 ring_addr;     /* kernel address of the struct kvm_dirty_ring, 0 until first seen */
 	__u32 reset_gen[3];  /* counters.resets after each of the ring's last three resets, latest first */
 	__u32 pad;
+	/*
+	 * Discovered slots: the memslots generation at the ring's latest program
+	 * run in its own tracepoint call. An entry accounted late was pushed
+	 * after that run; if the generation has changed since, its slot may
+	 * have been moved or replaced in between, so its page cannot be named:
+	 * it counts as lost (every page may be dirty), never as another page.
+	 */
+	__u64 slots_gen;
 };
 
 /* Events in a memslot the engine has not described (key = slot as above). */
@@ -112,7 +156,10 @@ struct dpdc_counters {
 	__u64 full_exits;   /* kvm_dirty_ring_exit: vCPU exits for a full ring */
 	__u64 dropped;      /* recorded events lost because the ring buffer was full */
 	__u64 late;         /* entries accounted after their own tracepoint call was skipped */
-	__u64 lost;         /* entries overwritten in the ring before they could be accounted */
+	__u64 lost;         /* entries overwritten in the ring before they could be accounted, or
+			     * accounted late across a memslot change (struct dpdc_ring, slots_gen) */
+	__u64 unmapped;     /* pushes in a discovered slot outside every region (VMM-private RAM) */
+	__u64 slot_reads;   /* memslots read from KVM (first sight, or after a memslot change) */
 };
 
 /*

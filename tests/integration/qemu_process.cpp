@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -47,7 +48,15 @@ Qemu::Qemu(const TempDir& dir, std::vector<std::string> args) : sock_(dir / ("qm
   // The test's own QMP socket goes last: a -qmp in `args` comes first and is
   // the one a tool finds on QEMU's command line (QEMU serves one client per socket).
   std::vector<std::string> argv{qemu_binary(), "-display", "none", "-nodefaults"};
-  for (auto& a : qemu_accel_args()) argv.push_back(a);
+  // A test's own -accel (KVM with a dirty ring, say) replaces the default
+  // one; QEMU would otherwise take the first -accel that works.
+  const bool own_accel = std::find(args.begin(), args.end(), "-accel") != args.end();
+  const auto defaults = qemu_accel_args();
+  for (std::size_t i = 0; i < defaults.size(); i += 2) {
+    if (own_accel && defaults[i] == "-accel") continue;
+    argv.push_back(defaults[i]);
+    argv.push_back(defaults[i + 1]);
+  }
   argv.insert(argv.end(), args.begin(), args.end());
   argv.insert(argv.end(), {"-qmp", "unix:" + sock_ + ",server=on,wait=off"});
   child_ = std::make_unique<Child>(argv);

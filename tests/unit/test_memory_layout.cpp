@@ -25,7 +25,7 @@ TEST(MemoryLayout, FromDpdcVm) {
   EXPECT_EQ(l.slots[1].first_page, 2048u);
   EXPECT_EQ(l.slots[1].pages, 6144u);
   EXPECT_EQ(l.slots[1].gpa, 9437184u);
-  EXPECT_FALSE(l.learns_slots);
+  EXPECT_TRUE(l.regions.empty());
 }
 
 TEST(MemoryLayout, AddressSpaceGoesIntoTheSlotKey) {
@@ -47,22 +47,6 @@ TEST(MemoryLayout, RejectsInconsistentReplies) {
   r = dpdc_vm_reply();
   r["slots"] = json::array();
   EXPECT_THROW(layout_from_dpdc_vm(r), Error);
-}
-
-TEST(MemoryLayout, LearnsSlotsIntoWindows) {
-  MemoryLayout l = layout_learning_slots(64 * 1024 * 1024, 2);
-  EXPECT_EQ(l.pages, 2u * 16384);
-  auto a = learn_slot(l, 3);
-  ASSERT_TRUE(a);
-  EXPECT_EQ(a->first_page, 0u);
-  EXPECT_EQ(a->pages, 16384u);
-  auto again = learn_slot(l, 3);
-  ASSERT_TRUE(again);
-  EXPECT_EQ(again->first_page, 0u);
-  auto b = learn_slot(l, 0x10001);
-  ASSERT_TRUE(b);
-  EXPECT_EQ(b->first_page, 16384u);
-  EXPECT_FALSE(learn_slot(l, 9).has_value());  // windows exhausted
 }
 
 }  // namespace

@@ -76,3 +76,36 @@ TEST(ProcStat, OwnProcessHasAStartTime) { EXPECT_TRUE(process_start_time(::getpi
 
 }  // namespace
 }  // namespace dpdc
+
+namespace dpdc {
+namespace {
+
+// QEMU maps its memfd backend once; a memfd is on the shmem device 00:01.
+TEST(FileRegionsFromMaps, FindsEveryMappingOfTheFileAtItsOffset) {
+  const std::string maps =
+      "55d0c0000000-55d0c0200000 r-xp 00000000 fd:01 131 /usr/bin/qemu-system-x86_64\n"
+      "7f1200000000-7f1204000000 rw-s 00000000 00:01 4242 /memfd:pc.ram (deleted)\n"
+      "7f1300000000-7f1300100000 rw-s 00100000 00:01 4242 /memfd:pc.ram (deleted)\n"
+      "7f1400000000-7f1400001000 rw-s 00000000 00:01 4243 /memfd:other (deleted)\n"
+      "7f1500000000-7f1500001000 rw-s 00000000 00:02 4242 /elsewhere\n";
+  auto r = file_regions_from_maps(maps, 0, 1, 4242, 16384);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[0].hva_start, 0x7f1200000000u);
+  EXPECT_EQ(r[0].hva_end, 0x7f1204000000u);
+  EXPECT_EQ(r[0].first_page, 0u);
+  EXPECT_EQ(r[1].hva_start, 0x7f1300000000u);
+  EXPECT_EQ(r[1].first_page, 0x100u);
+}
+
+TEST(FileRegionsFromMaps, AMappingPastTheFileIsCutAtItsEnd) {
+  const std::string maps = "7f1200000000-7f1204000000 rw-s 00001000 00:01 7 /memfd:pc.ram (deleted)\n";
+  auto r = file_regions_from_maps(maps, 0, 1, 7, 16);
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].first_page, 1u);
+  EXPECT_EQ(r[0].hva_end - r[0].hva_start, 15u * 4096);
+  EXPECT_TRUE(file_regions_from_maps(maps, 0, 1, 7, 1).empty()) << "starts at the file's end";
+  EXPECT_TRUE(file_regions_from_maps(maps, 0, 1, 8, 16).empty()) << "another inode";
+}
+
+}  // namespace
+}  // namespace dpdc
