@@ -11,7 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "facilities.h"
-#include "guest_status.h"
+#include "guest_probe.h"
 #include "qemu_process.h"
 #include "subprocess.h"
 #include "temp_dir.h"
@@ -33,14 +33,6 @@ std::vector<std::string> guest(const test::TempDir& dir, const std::string& work
           "-append", workload};
 }
 
-std::uint64_t guest_rounds(test::Qemu& q, const test::TempDir& dir) {
-  const std::string file = dir / "status";
-  q.qmp().execute("pmemsave", {{"val", DPDC_GUEST_STATUS_GPA}, {"size", sizeof(dpdc_guest_status)}, {"filename", file}});
-  auto bytes = test::read_file(file);
-  dpdc_guest_status st{};
-  if (bytes.size() == sizeof st) std::memcpy(&st, bytes.data(), sizeof st);
-  return st.magic == DPDC_GUEST_STATUS_MAGIC ? st.rounds : 0;
-}
 
 // What the trace says must be what the guest does: hotcold writes its area
 // (512 pages from 4 MiB), hot pages (the first 10%) far more often; nothing
@@ -50,20 +42,14 @@ TEST(QemuRecordByContent, TraceHoldsTheWorkloadsPagesHotOnesMoreOften) {
   test::TempDir dir;
   test::Qemu q(dir, guest(dir, "hotcold,hot=10,writes=90,pages=512,delay=200"));
   auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (guest_rounds(q, dir) < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
-  ASSERT_GE(guest_rounds(q, dir), 1u) << "the guest did not start";
+  while (test::guest_rounds(q, dir) < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  ASSERT_GE(test::guest_rounds(q, dir), 1u) << "the guest did not start";
   const std::string trace_path = dir / "guest.trace";
   auto r = test::run({engine(), "attach", "--pid", std::to_string(q.pid()), "--record", trace_path, "--seconds", "1.5",
                       "--json"},
                      {}, 60s);
   ASSERT_EQ(r.code, 0) << r.err;
-  nlohmann::json summary;
-  for (std::size_t at = 0, nl; at < r.out.size(); at = nl + 1) {
-    nl = r.out.find('\n', at);
-    if (nl == std::string::npos) nl = r.out.size();
-    auto j = nlohmann::json::parse(r.out.substr(at, nl - at), nullptr, false);
-    if (j.is_object() && j.value("type", "") == "summary") summary = j;
-  }
+  const nlohmann::json summary = test::json_line_of_type(r.out, "summary");
   ASSERT_TRUE(summary.is_object()) << r.out;
 
   const Trace t = read_trace_file(trace_path);

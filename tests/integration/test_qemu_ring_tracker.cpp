@@ -12,7 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "facilities.h"
-#include "guest_status.h"
+#include "guest_probe.h"
 #include "qemu_process.h"
 #include "subprocess.h"
 #include "temp_dir.h"
@@ -38,24 +38,7 @@ std::vector<std::string> ring_guest(const test::TempDir& dir, const std::string&
           "-append", workload};
 }
 
-std::uint64_t guest_rounds(test::Qemu& q, const test::TempDir& dir) {
-  const std::string file = dir / "status";
-  q.qmp().execute("pmemsave", {{"val", DPDC_GUEST_STATUS_GPA}, {"size", sizeof(dpdc_guest_status)}, {"filename", file}});
-  auto bytes = test::read_file(file);
-  dpdc_guest_status st{};
-  if (bytes.size() == sizeof st) std::memcpy(&st, bytes.data(), sizeof st);
-  return st.magic == DPDC_GUEST_STATUS_MAGIC ? st.rounds : 0;
-}
 
-nlohmann::json line_of_type(const std::string& out, const std::string& type) {
-  for (std::size_t at = 0, nl; at < out.size(); at = nl + 1) {
-    nl = out.find('\n', at);
-    if (nl == std::string::npos) nl = out.size();
-    auto j = nlohmann::json::parse(out.substr(at, nl - at), nullptr, false);
-    if (j.is_object() && j.value("type", "") == type) return j;
-  }
-  return {};
-}
 
 bool requires_kvm_qemu() {
   const char* accel = std::getenv("DPDC_TEST_QEMU_ACCEL");
@@ -71,17 +54,17 @@ TEST(QemuRingTracker, EveryWrittenPageHasEventsAndNothingElseButTheGuestsOwnData
   test::TempDir dir;
   test::Qemu q(dir, ring_guest(dir, "seq,pages=512,delay=2000"));
   auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (guest_rounds(q, dir) < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
-  ASSERT_GE(guest_rounds(q, dir), 1u) << "the guest did not start";
+  while (test::guest_rounds(q, dir) < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  ASSERT_GE(test::guest_rounds(q, dir), 1u) << "the guest did not start";
   const std::string trace_path = dir / "ring.trace";
-  const std::uint64_t rounds_before = guest_rounds(q, dir);
+  const std::uint64_t rounds_before = test::guest_rounds(q, dir);
   auto r = test::run({engine(), "attach", "--pid", std::to_string(q.pid()), "--observe", "--record", trace_path,
                       "--seconds", "3", "--json"},
                      {}, 60s);
-  const std::uint64_t rounds_after = guest_rounds(q, dir);
+  const std::uint64_t rounds_after = test::guest_rounds(q, dir);
   ASSERT_EQ(r.code, 0) << r.err;
-  const auto attached = line_of_type(r.out, "attached");
-  const auto summary = line_of_type(r.out, "summary");
+  const auto attached = test::json_line_of_type(r.out, "attached");
+  const auto summary = test::json_line_of_type(r.out, "summary");
   ASSERT_TRUE(attached.is_object() && summary.is_object()) << r.out;
   EXPECT_EQ(attached.value("dirty_source", ""), "kvm-dirty-ring");
   EXPECT_TRUE(attached.value("memslots_from_kvm", false));
