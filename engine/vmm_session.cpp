@@ -32,16 +32,16 @@ VmmSession open_vmm_session(pid_t pid, const std::string& qmp_path) {
     s.qemu = std::make_unique<QemuSource>(s.process, qmp_path);
     s.layout.pages = s.qemu->shared_ram().size() / DPDC_PAGE_SIZE;
     s.layout.regions = s.qemu->regions();
-    return s;
+  } else {
+    s.qmp = std::make_unique<QmpClient>(find_qmp(qmp_path, s.process));
+    const auto& g = s.qmp->greeting();
+    s.is_dpdc_vm = g["QMP"].value("version", nlohmann::json::object()).value("package", "") == "dpdc-vm";
+    if (!s.is_dpdc_vm) {
+      throw Error(ErrorKind::Target, "pid " + std::to_string(pid) + " (" + s.process.comm +
+                                         ") is neither QEMU nor a dpdc-vm; the engine knows no other VMM");
+    }
+    s.layout = layout_from_dpdc_vm(s.qmp->execute("x-dpdc-query-memory"));
   }
-  s.qmp = std::make_unique<QmpClient>(find_qmp(qmp_path, s.process));
-  const auto& g = s.qmp->greeting();
-  s.is_dpdc_vm = g["QMP"].value("version", nlohmann::json::object()).value("package", "") == "dpdc-vm";
-  if (!s.is_dpdc_vm) {
-    throw Error(ErrorKind::Target, "pid " + std::to_string(pid) + " (" + s.process.comm +
-                                       ") is neither QEMU nor a dpdc-vm; the engine knows no other VMM");
-  }
-  s.layout = layout_from_dpdc_vm(s.qmp->execute("x-dpdc-query-memory"));
   if (s.layout.pages > 0xffffffffull) throw Error(ErrorKind::Target, "guests above 16 TiB are not supported");
   return s;
 }
