@@ -1,10 +1,9 @@
 #include "attach.h"
 
-#include <exception>
 #include <optional>
 #include <ostream>
-#include <thread>
 
+#include "dirty_source_choice.h"
 #include "dirty_track_loader.h"
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
@@ -14,7 +13,7 @@
 #include "qemu_dirty_logging.h"
 #include "qemu_record.h"
 #include "qemu_source.h"
-#include "recorder.h"
+#include "tracker_recording.h"
 #include "stop_flag.h"
 #include "vmm_session.h"
 
@@ -26,11 +25,14 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
                 "attach has nothing to do: add --observe to watch the guest's dirty pages or --record FILE to trace them");
   }
   if (options.pid <= 0) throw Error(ErrorKind::Usage, "--pid must be a positive process id");
+  const DirtySourceKind wanted = parse_dirty_source(options.dirty_source);
   require_process_exists(options.pid);
   require_tracing_privileges();
   {
     VmmProcess process = inspect_process(options.pid);
-    if (is_qemu(process) && process.ring_entries == 0) return record_qemu_by_content(options, process, out);
+    if (choose_dirty_source(wanted, vmm_kind_of(process)) == DirtySourceKind::Content) {
+      return record_qemu_by_content(options, process, out);
+    }
   }
   VmmSession session = open_vmm_session(options.pid, options.qmp);
   const VmmProcess& vmm = session.process;
@@ -48,23 +50,9 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   if (session.qemu) logging.emplace(session.qemu->qmp());
 
   // Recording: a thread drains the ring buffer into the trace file while the
-  // observe loop reports; the loop's end stops it.
-  std::optional<TraceRecorder> recorder;
-  std::exception_ptr drain_error;
-  std::jthread drain;
-  if (!options.record.empty()) {
-    recorder.emplace(options.record, layout.pages, monotonic_ns());
-    drain = std::jthread([&](std::stop_token st) {
-      try {
-        auto sink = [&](const dpdc_event& e) { recorder->add(e); };
-        while (!st.stop_requested()) tracker.poll_events(sink, 100);
-        while (tracker.poll_events(sink, 0) > 0) {
-        }
-      } catch (...) {
-        drain_error = std::current_exception();  // rethrown on the main thread after join
-      }
-    });
-  }
+  // observe loop reports; finish() stops it.
+  std::optional<TrackerRecording> recording;
+  if (!options.record.empty()) recording.emplace(tracker, options.record, layout.pages);
 
   nlohmann::json attached = {{"type", "attached"},
                              {"pid", options.pid},
@@ -105,13 +93,7 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   oo.interval_s = options.interval;
   ObserveSummary summary = run_observe(tracker, oo, stop, out);
   nlohmann::json recorded;
-  if (recorder) {
-    drain.request_stop();
-    drain.join();
-    if (drain_error) std::rethrow_exception(drain_error);
-    recorder->finish(monotonic_ns());
-    recorded = {{"file", recorder->path()}, {"events", recorder->events()}, {"dropped", tracker.counters().dropped}};
-  }
+  if (recording) recorded = recording->finish();
   if (options.json) {
     auto j = summary_to_json(summary, static_cast<std::uint64_t>(options.pid));
     if (!recorded.is_null()) j["recorded"] = recorded;
@@ -132,7 +114,7 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   } else {
     out << format_summary(summary, static_cast<std::uint64_t>(options.pid));
     if (!recorded.is_null()) {
-      out << "  recorded        " << recorded["events"] << " events to " << recorder->path() << " ("
+      out << "  recorded        " << recorded["events"] << " events to " << recorded["file"].get<std::string>() << " ("
           << recorded["dropped"] << " dropped: the ring buffer was full)\n";
     }
   }

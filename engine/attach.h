@@ -18,6 +18,7 @@ struct AttachOptions {
   double seconds = 0;    // observe: 0 = until SIGINT/SIGTERM
   double interval = 1.0; // observe: seconds between samples
   double interval_scan = 0.05;  // --record of a QEMU without dirty ring: seconds between content scans
+  std::string dirty_source = "auto";  // auto, ring or content (dirty_source_choice.h)
   bool json = false;
 };
 

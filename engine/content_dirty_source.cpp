@@ -110,6 +110,11 @@ void ContentDirtySource::scan_range(std::size_t first, std::size_t last, std::ui
   }
 }
 
+void ContentDirtySource::assume_destination_zeros() {
+  std::fill(hashes_.begin(), hashes_.end(), zero_hash_);
+  baseline_ = true;
+}
+
 bool ContentDirtySource::sent(std::uint64_t page, std::span<const std::uint8_t> bytes) {
   if (!stopped_) hashes_[page] = hash_page(bytes);
   return true;

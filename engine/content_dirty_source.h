@@ -68,6 +68,14 @@ class ContentDirtySource final : public DirtySource {
 
   static std::uint64_t hash_page(std::span<const std::uint8_t> bytes) noexcept;
 
+  // Instead of a first scan: the destination starts with zeroed RAM, so
+  // every page's hash is the zero page's until sent() records what was
+  // sent. A later scan then reports exactly the pages whose contents differ
+  // from the destination's copy, a page never sent and still zero not
+  // among them. The stop-time check beside the ring (ring_with_content_check.h)
+  // scans only once, at the stop; call this before any collect.
+  void assume_destination_zeros();
+
  private:
   std::span<const std::uint8_t> ram_;
   std::function<std::uint64_t()> clock_;

@@ -58,6 +58,12 @@ std::uint64_t LiveWorld::send_pages(std::span<const std::uint64_t> pages, Bitmap
 }
 
 void LiveWorld::stop_guest() {
+  // The last moment a Ctrl-C can still leave the guest running: a signal
+  // that came while the sends queued ahead of the link (a round may end long
+  // before its bytes are on the wire) must not be followed by the stop.
+  if (options_.interrupt && options_.interrupt->raised()) {
+    throw Error(ErrorKind::Interrupted, "interrupted before the switchover; the source guest keeps running");
+  }
   guest_.stop();
   source_.guest_stopped();
   stopped_ = true;

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
                   "record every dirty event into this trace file (for simulate and profile); prints the observe\n"
                   "output too. A QEMU without a KVM dirty ring (e.g. TCG) is recorded by content scans of its\n"
                   "shared guest RAM instead: one event per page found changed, at the scan's time. With --to\n"
-                  "(QEMU): what the engine's scans saw until the stop, for replaying the migration in simulate");
+                  "(QEMU): what the engine's dirty source saw until the stop, for replaying the migration in\n"
+                  "simulate");
   cmd->add_option("--scan-interval", attach.interval_scan,
                   "content recording: seconds from one scan's start to the next (default 0.05; 0: back to back)")
       ->check(CLI::NonNegativeNumber);
@@ -49,6 +50,11 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--interval", attach.interval, "seconds between samples (default 1)")
       ->check(CLI::PositiveNumber);
+  cmd->add_option("--dirty-source", attach.dirty_source,
+                  "where dirty pages come from: auto (default: the BPF tracker on KVM's dirty ring when the VMM\n"
+                  "has one, page-content scans for a QEMU without KVM), ring, or content (scan a QEMU's shared\n"
+                  "RAM by page hashes, e.g. a QEMU/KVM without a dirty ring, or to compare the two)")
+      ->check(CLI::IsMember({"auto", "ring", "content"}));
   cmd->add_flag("--json", attach.json,
                 "JSON output: observe/record print one object per sample and a summary; --to prints the report");
   dpdc::MigrateOptions migrate;
@@ -149,6 +155,8 @@ int main(int argc, char** argv) {
       migrate.qmp = attach.qmp;
       migrate.json = attach.json;
       migrate.record = attach.record;
+      migrate.record_ring_mib = attach.record_ring_mib;
+      migrate.dirty_source = attach.dirty_source;
       return dpdc::run_migrate(migrate, std::cout);
     }
     if (cmd->parsed()) return dpdc::run_attach(attach, std::cout);

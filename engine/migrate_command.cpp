@@ -10,6 +10,7 @@
 #include <optional>
 #include <ostream>
 
+#include "dirty_source_choice.h"
 #include "dirty_track_loader.h"
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
@@ -19,7 +20,10 @@
 #include "content_dirty_source.h"
 #include "privileges.h"
 #include "qemu_source.h"
+#include "qemu_dirty_logging.h"
 #include "recorder.h"
+#include "ring_with_content_check.h"
+#include "tracker_recording.h"
 #include "ring_dirty_source.h"
 #include "report_text.h"
 #include "stop_flag.h"
@@ -169,25 +173,61 @@ int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Poli
                             out);
 }
 
-// QEMU: dirtiness from page contents (see content_dirty_source.h), device
-// state from QEMU's own migration at the switchover (see qemu_source.h).
-int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const Destination& dest, Policy& policy,
-                 std::ostream& out) {
-  QemuSource qemu(process, options.qmp);
+// QEMU: device state from QEMU's own migration at the switchover (see
+// qemu_source.h); dirtiness from KVM's dirty ring through the tracker, with
+// a content check at the stop for what QEMU writes itself
+// (ring_with_content_check.h), or from page contents alone
+// (content_dirty_source.h) for a TCG guest or on request.
+int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, DirtySourceKind kind,
+                 const Destination& dest, Policy& policy, std::ostream& out) {
+  const bool ring = kind == DirtySourceKind::Ring;
+  // The ring needs the tracker's view of QEMU (its memslots placed in the
+  // shared backend); content tracking only the backend itself.
+  std::optional<VmmSession> session;
+  std::optional<QemuSource> own;
+  if (ring) {
+    session.emplace(open_vmm_session(options.pid, options.qmp));
+  } else {
+    own.emplace(process, options.qmp);
+  }
+  QemuSource& qemu = ring ? *session->qemu : *own;
   const std::string status = qemu.qmp().execute("query-status").value("status", "");
   if (status != "running") {
     throw Error(ErrorKind::Target, "QEMU pid " + std::to_string(options.pid) + " is '" + status +
                                        "', not running; resume it (QMP cont) before a live migration");
   }
-  StopFlag interrupt;
-  ContentDirtySource source(qemu.shared_ram(), monotonic_ns, qemu.backing_fd());
-  // The trace starts before the source's first scan; replaying it with
-  // simulate --start <round1_start_ns / 1e9> plans round 1 from the same history.
-  std::optional<TraceRecorder> recorder;
-  if (!options.record.empty()) {
-    recorder.emplace(options.record, qemu.shared_ram().size() / DPDC_PAGE_SIZE, monotonic_ns());
-    source.on_change([&](std::uint64_t page, std::uint64_t t) {
-      recorder->add(dpdc_event{t, static_cast<std::uint32_t>(page), 0});
+  // First the switchover: it refuses a QEMU already migrating, before
+  // anything is attached or turned on.
+  QemuSwitchover switchover(qemu.qmp(), qemu.machine());
+  StopFlag interrupt;  // before the tracker: Ctrl-C must detach it, not kill the engine
+  const std::uint64_t pages = qemu.shared_ram().size() / DPDC_PAGE_SIZE;
+  ContentDirtySource content(qemu.shared_ram(), monotonic_ns, qemu.backing_fd());
+
+  // Declared in this order so that they unwind in the reverse one: dirty
+  // logging off, the recording finished, the tracker detached.
+  std::optional<DirtyTracker> tracker;
+  std::optional<TrackerRecording> ring_recording;
+  std::optional<QemuDirtyLogging> logging;
+  std::optional<RingDirtySource> ring_source;
+  std::optional<RingWithContentCheck> checked;
+  std::optional<TraceRecorder> content_recording;
+  DirtySource* source = &content;
+  if (ring) {
+    TrackerOptions to{options.pid, static_cast<std::uint32_t>(pages)};
+    to.regions = session->layout.regions;
+    if (!options.record.empty()) to.record_ring_bytes = options.record_ring_mib << 20;
+    tracker.emplace(to);
+    if (!options.record.empty()) ring_recording.emplace(*tracker, options.record, pages);
+    logging.emplace(qemu.qmp());
+    ring_source.emplace(*tracker, static_cast<std::uint32_t>(std::max(1, process.vcpus)), logging->began_logging());
+    checked.emplace(*ring_source, content);
+    source = &*checked;
+  } else if (!options.record.empty()) {
+    // The trace starts before the source's first scan; replaying it with
+    // simulate --start <round1_start_ns / 1e9> plans round 1 from the same history.
+    content_recording.emplace(options.record, pages, monotonic_ns());
+    content.on_change([&](std::uint64_t page, std::uint64_t t) {
+      content_recording->add(dpdc_event{t, static_cast<std::uint32_t>(page), 0});
     });
   }
 
@@ -196,17 +236,27 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, const
   setup.blocks = qemu.blocks();
   setup.tracked_block = qemu.shared_block();
   setup.ram = qemu.shared_ram();
-  QemuSwitchover switchover(qemu.qmp(), qemu.machine());
-  return migrate_and_report(options, dest, interrupt, source, switchover, qemu.qmp(), setup, policy, switchover,
+  return migrate_and_report(options, dest, interrupt, *source, switchover, qemu.qmp(), setup, policy, switchover,
                             [&](const MigrationResult& result) {
-    nlohmann::json j{{"dirty_source", "page-content"},
-                     {"content_scans", source.scans()},
+    nlohmann::json j{{"dirty_source", dirty_source_json_name(kind)},
+                     {"content_scans", content.scans()},
                      {"qemu_device_state", switchover.qemu_status()}};
-    if (recorder) {
-      recorder->finish(monotonic_ns());
-      j["recorded"] = {{"file", recorder->path()},
-                       {"events", recorder->events()},
-                       {"round1_start_ns", result.report.first_plan_ns - recorder->start_ns()}};
+    if (ring) {
+      j["dirty_logging"] = {{"mechanism", "set-vcpu-dirty-limit"},
+                            {"began_with_engine", logging->began_logging()},
+                            {"cleared_stale_limit", logging->cleared_stale()}};
+      const auto c = tracker->counters();
+      j["tracker"] = {{"pushes", c.pushes},   {"resets", c.resets}, {"late", c.late},
+                      {"lost", c.lost},       {"unmapped", c.unmapped}, {"full_exits", c.full_exits}};
+    }
+    if (ring_recording) {
+      j["recorded"] = ring_recording->finish();
+      j["recorded"]["round1_start_ns"] = result.report.first_plan_ns - ring_recording->start_ns();
+    } else if (content_recording) {
+      content_recording->finish(monotonic_ns());
+      j["recorded"] = {{"file", content_recording->path()},
+                       {"events", content_recording->events()},
+                       {"round1_start_ns", result.report.first_plan_ns - content_recording->start_ns()}};
     }
     return j;
   }, out);
@@ -221,12 +271,14 @@ int run_migrate(const MigrateOptions& options, std::ostream& out) {
   po.downtime_limit_ms = options.downtime_limit_ms;
   if (options.max_bandwidth_mb_s > 0) po.expected_bandwidth_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
   auto policy = make_policy(options.policy, po);
+  const DirtySourceKind wanted = parse_dirty_source(options.dirty_source);
 
   if (options.pid <= 0) throw Error(ErrorKind::Usage, "--pid must be a positive process id");
   require_process_exists(options.pid);
   require_tracing_privileges();
   VmmProcess process = inspect_process(options.pid);
-  if (is_qemu(process)) return migrate_qemu(options, process, dest, *policy, out);
+  const DirtySourceKind kind = choose_dirty_source(wanted, vmm_kind_of(process));
+  if (is_qemu(process)) return migrate_qemu(options, process, kind, dest, *policy, out);
   return migrate_dpdc_vm(options, dest, *policy, out);
 }
 

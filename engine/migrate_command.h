@@ -19,7 +19,9 @@ struct MigrateOptions {
   double max_bandwidth_mb_s = 0;  // 0: no cap
   std::uint64_t downtime_limit_ms = 300;
   double warmup_s = 0;  // watch the guest this long before round 1
-  std::string record;   // QEMU: trace of what the content scans saw until the stop
+  std::string record;   // QEMU: trace of what the dirty source saw until the stop
+  std::uint32_t record_ring_mib = 16;  // --record with the ring source: the tracker's event buffer
+  std::string dirty_source = "auto";  // auto, ring or content (dirty_source_choice.h)
   bool json = false;
 };
 

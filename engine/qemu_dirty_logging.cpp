@@ -23,6 +23,20 @@ Limits current_limits(QmpClient& qmp) {
   return l;
 }
 
+// Whether another user of QEMU's dirty log may hold logging on: a
+// migration that has not ended, or a dirty-rate measurement under way (its
+// page-sampling mode logs nothing, but counts here: the answer may only err
+// towards waiting).
+bool others_log(QmpClient& qmp) {
+  const std::string mig = qmp.execute("query-migrate").value("status", "none");
+  if (mig != "none" && mig != "completed" && mig != "failed" && mig != "cancelled") return true;
+  try {
+    return qmp.execute("query-dirty-rate").value("status", "") == "measuring";
+  } catch (const Error&) {
+    return true;  // cannot tell
+  }
+}
+
 }  // namespace
 
 QemuDirtyLogging::QemuDirtyLogging(QmpClient& qmp) : qmp_(qmp) {
@@ -41,6 +55,7 @@ QemuDirtyLogging::QemuDirtyLogging(QmpClient& qmp) : qmp_(qmp) {
     qmp_.execute("cancel-vcpu-dirty-limit");
     cleared_stale_ = true;
   }
+  began_logging_ = !others_log(qmp_);
   try {
     qmp_.execute("set-vcpu-dirty-limit", {{"dirty-rate", kNeverThrottles}});
   } catch (const Error& e) {

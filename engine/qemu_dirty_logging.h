@@ -24,7 +24,8 @@ namespace dpdc {
 class QemuDirtyLogging {
  public:
   // Throws Error(Target) with what to change when QEMU cannot log (no dirty
-  // ring, too old, a dirty limit of someone else's already set).
+  // ring, too old, a dirty limit of someone else's already set). Build it
+  // once the tracker is attached: began_logging() is judged then.
   explicit QemuDirtyLogging(QmpClient& qmp);
   ~QemuDirtyLogging();
   QemuDirtyLogging(const QemuDirtyLogging&) = delete;
@@ -32,6 +33,12 @@ class QemuDirtyLogging {
 
   // True when the previous engine's limit was found and cancelled first.
   bool cleared_stale() const noexcept { return cleared_stale_; }
+  // True when dirty logging was off until this object turned it on: no
+  // other user of QEMU's dirty log (a migration, a calc-dirty-rate under
+  // way, a dirty limit) was seen after the tracker had attached. KVM then
+  // write-protected every page when logging began, which lets the ring
+  // source trust pages with no push at once (ring_dirty_source.h).
+  bool began_logging() const noexcept { return began_logging_; }
 
   // MB/s per vCPU: far above any memory bandwidth, so the limit never
   // throttles, and an unusual number, so a limit left by a killed engine is
@@ -41,6 +48,7 @@ class QemuDirtyLogging {
  private:
   QmpClient& qmp_;
   bool cleared_stale_ = false;
+  bool began_logging_ = false;
 };
 
 }  // namespace dpdc

@@ -18,8 +18,8 @@ bool page_proven(const dpdc_page& page, std::span<const dpdc_ring> rings, bool a
   return static_cast<std::int32_t>(rings[page.last_ring].flushed_index - page.ring_pos) >= 0;
 }
 
-RingDirtySource::RingDirtySource(DirtyTracker& tracker, std::uint32_t vcpus)
-    : tracker_(tracker), vcpus_(vcpus ? vcpus : 1) {}
+RingDirtySource::RingDirtySource(DirtyTracker& tracker, std::uint32_t vcpus, bool logging_began_attached)
+    : tracker_(tracker), vcpus_(vcpus ? vcpus : 1), untouched_proven_(logging_began_attached) {}
 
 void RingDirtySource::collect(Bitmap& out, Scan scan) {
   // Pushes whose tracepoint call skipped the program are accounted first, so
@@ -54,7 +54,7 @@ void RingDirtySource::before_reads() {
     rings_[i] = tracker_.ring(i).value_or(dpdc_ring{});
     twice = twice && rings_[i].resets >= 2;
   }
-  rings_reset_twice_ = twice;
+  rings_reset_twice_ = twice || untouched_proven_;
 }
 
 bool RingDirtySource::sent(std::uint64_t page, std::span<const std::uint8_t>) {

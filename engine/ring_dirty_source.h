@@ -26,7 +26,12 @@ bool page_proven(const dpdc_page& page, std::span<const dpdc_ring> rings, bool a
 
 class RingDirtySource final : public DirtySource {
  public:
-  RingDirtySource(DirtyTracker& tracker, std::uint32_t vcpus);
+  // `logging_began_attached`: KVM's dirty logging was off until after the
+  // tracker attached (the engine itself turned it on, qemu_dirty_logging.h).
+  // Turning it on write-protects every page of every memslot before the
+  // ioctl returns, so a page with no push since is clean from the first
+  // read: the two-reset wait for untouched pages is not needed.
+  RingDirtySource(DirtyTracker& tracker, std::uint32_t vcpus, bool logging_began_attached = false);
 
   void collect(Bitmap& out, Scan scan) override;
   std::span<const dpdc_page> history() override { return tracker_.pages(); }
@@ -38,6 +43,7 @@ class RingDirtySource final : public DirtySource {
   DirtyTracker& tracker_;
   std::uint32_t vcpus_;
   std::vector<dpdc_ring> rings_;
+  bool untouched_proven_ = false;  // logging began after the tracker attached
   bool rings_reset_twice_ = false;
   bool stopped_ = false;
   std::uint64_t lost_seen_ = 0;  // counters().lost already answered by marking every page

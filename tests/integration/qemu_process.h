@@ -2,7 +2,8 @@
 // A QEMU process for the tests, with its QMP socket: started with the given
 // arguments (no display), quit over QMP when done, SIGKILLed as a fallback.
 // The accelerator is TCG unless DPDC_TEST_QEMU_ACCEL=kvm (the VM runner's
-// qemu-kvm group): then `-accel kvm -cpu qemu64`, KVM with the CPU model the
+// qemu-kvm group): then `-accel kvm,dirty-ring-size=4096 -cpu qemu64`, KVM
+// with a dirty ring (so the engine tracks it with BPF) and the CPU model the
 // kvm_pvm hosts and nested kvm-amd both run.
 #include <chrono>
 #include <cstdint>
@@ -19,7 +20,7 @@
 namespace dpdc::test {
 
 std::string qemu_binary();
-// "-accel tcg", or with DPDC_TEST_QEMU_ACCEL=kvm "-accel kvm -cpu qemu64".
+// "-accel tcg", or with DPDC_TEST_QEMU_ACCEL=kvm the KVM arguments above.
 std::vector<std::string> qemu_accel_args();
 std::vector<std::uint8_t> read_file(const std::string& path);
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);

@@ -219,3 +219,34 @@ TEST(ContentDirtySource, HolesInTheBackingFileAreZeroPagesNeverRead) {
 
 }  // namespace
 }  // namespace dpdc
+
+namespace dpdc {
+namespace {
+
+// The stop-time check beside the ring: no first scan, hashes only from what
+// was sent, the destination's zeros for the rest. At the stop exactly the
+// pages whose bytes differ from the destination's copy are reported: one
+// changed after it was sent, one never sent that holds data; not a page
+// sent and unchanged, nor one never sent that is still zero.
+TEST(ContentDirtySource, DestinationZerosCheckFindsWhatDiffersFromTheSentCopy) {
+  Fixture f;
+  f.source.assume_destination_zeros();
+  f.ram[1 * DPDC_PAGE_SIZE] = 9;
+  f.ram[2 * DPDC_PAGE_SIZE] = 8;
+  f.ram[5 * DPDC_PAGE_SIZE + 17] = 7;  // never sent
+  std::vector<std::uint8_t> copy(f.page(1).begin(), f.page(1).end());
+  EXPECT_TRUE(f.source.sent(1, copy));
+  copy.assign(f.page(2).begin(), f.page(2).end());
+  EXPECT_TRUE(f.source.sent(2, copy));
+  f.ram[2 * DPDC_PAGE_SIZE + 1] = 1;  // written after it was sent
+  f.source.guest_stopped();
+  Bitmap out(kPages);
+  f.source.start_last_collect(out);
+  f.source.finish_last_collect();
+  std::vector<std::size_t> pages;
+  out.for_each([&](std::size_t p) { pages.push_back(p); });
+  EXPECT_EQ(pages, (std::vector<std::size_t>{2, 5}));
+}
+
+}  // namespace
+}  // namespace dpdc

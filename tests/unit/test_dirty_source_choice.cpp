@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include "dirty_source_choice.h"
+#include "dpdc/error.h"
+
+namespace dpdc {
+namespace {
+
+constexpr VmmKind kQemuRing{42, true, true, 4096};
+constexpr VmmKind kQemuKvmNoRing{42, true, true, 0};
+constexpr VmmKind kQemuTcg{42, true, false, 0};
+constexpr VmmKind kDpdcVm{7, false, true, 4096};
+
+std::string error_of(DirtySourceKind k, const VmmKind& v) {
+  try {
+    choose_dirty_source(k, v);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(DirtySourceChoice, AutoPicksTheRingWhereThereIsOneAndContentForTcg) {
+  EXPECT_EQ(choose_dirty_source(DirtySourceKind::Auto, kQemuRing), DirtySourceKind::Ring);
+  EXPECT_EQ(choose_dirty_source(DirtySourceKind::Auto, kDpdcVm), DirtySourceKind::Ring);
+  EXPECT_EQ(choose_dirty_source(DirtySourceKind::Auto, kQemuTcg), DirtySourceKind::Content);
+}
+
+TEST(DirtySourceChoice, ContentOnRequestForAnyQemu) {
+  EXPECT_EQ(choose_dirty_source(DirtySourceKind::Content, kQemuRing), DirtySourceKind::Content);
+  EXPECT_EQ(choose_dirty_source(DirtySourceKind::Content, kQemuKvmNoRing), DirtySourceKind::Content);
+  EXPECT_EQ(choose_dirty_source(DirtySourceKind::Content, kQemuTcg), DirtySourceKind::Content);
+}
+
+TEST(DirtySourceChoice, KvmWithoutARingSaysToAddOne) {
+  for (auto k : {DirtySourceKind::Auto, DirtySourceKind::Ring}) {
+    const std::string e = error_of(k, kQemuKvmNoRing);
+    EXPECT_NE(e.find("QEMU pid 42"), std::string::npos) << e;
+    EXPECT_NE(e.find("-accel kvm,dirty-ring-size="), std::string::npos) << e;
+    EXPECT_NE(e.find("--dirty-source content"), std::string::npos) << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+  }
+}
+
+TEST(DirtySourceChoice, RingForTcgAndContentForDpdcVmAreRefused) {
+  EXPECT_NE(error_of(DirtySourceKind::Ring, kQemuTcg).find("without KVM"), std::string::npos);
+  EXPECT_NE(error_of(DirtySourceKind::Content, kDpdcVm).find("for QEMU guests"), std::string::npos);
+}
+
+TEST(DirtySourceChoice, ParsesTheThreeNamesAndRejectsOthers) {
+  EXPECT_EQ(parse_dirty_source("auto"), DirtySourceKind::Auto);
+  EXPECT_EQ(parse_dirty_source("ring"), DirtySourceKind::Ring);
+  EXPECT_EQ(parse_dirty_source("content"), DirtySourceKind::Content);
+  EXPECT_THROW(parse_dirty_source("bitmap"), Error);
+  EXPECT_EQ(dirty_source_json_name(DirtySourceKind::Ring), "kvm-dirty-ring");
+  EXPECT_EQ(dirty_source_json_name(DirtySourceKind::Content), "page-content");
+}
+
+}  // namespace
+}  // namespace dpdc
