@@ -1,8 +1,15 @@
 #!/usr/bin/env python3
 """The same QEMU guest, the same workload, the same bandwidth cap, migrated by
 QEMU's own `migrate` and by `dpdc-engine attach --to` with each policy, in one
-run. Source and destination are unmodified qemu-system-x86_64 (TCG here),
-the guest is build/bin/dpdc-guest.img.
+run. Source and destination are unmodified qemu-system-x86_64 (TCG, or KVM
+with a dirty ring: --accel kvm), the guest is build/bin/dpdc-guest.img.
+
+A method is qemu-migrate or an engine policy (xen, qemu, dpdc), the policy
+optionally with the engine's dirty source: dpdc:ring (the KVM dirty ring),
+dpdc:content (page-content scans); a bare policy leaves the choice to the
+engine (--dirty-source auto). Each engine row shows the source the engine
+reports it used and the switchover's scan wait: how long the stop-time
+content scan outlasted the sending.
 
 Every figure is measured the same way for every method:
   - bytes: what the destination received (counted by a relay in this script
@@ -16,9 +23,13 @@ Every figure is measured the same way for every method:
 QEMU's own migration may not converge at a low cap; after --limit seconds it
 is cancelled and its row says so (bytes and rounds up to then, no downtime).
 
-  bench/qemu_side_by_side.py [--workload W]... [--ram MiB] [--caps 25,50]
-                             [--methods qemu-migrate,xen,qemu,dpdc] [--warmup S]
-                             [--limit S] [--engine-warmup S] [--json | --markdown]
+  bench/qemu_side_by_side.py [--accel tcg|kvm] [--workload W]... [--ram MiB]
+                             [--caps 25,50] [--methods qemu-migrate,xen,dpdc:ring,...]
+                             [--warmup S] [--limit S] [--engine-warmup S]
+                             [--json | --markdown]
+
+On a host without KVM, bench/qemu_kvm_side_by_side.sh runs --accel kvm inside
+the VM runner (tests/vm/run.sh), where KVM is real.
 """
 import argparse
 import json
@@ -32,6 +43,31 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("DPDC_BIN", os.path.join(ROOT, "build", "bin"))
+
+POLICIES = ("xen", "qemu", "dpdc")
+DIRTY_SOURCES = ("ring", "content")
+DEFAULT_METHODS = {
+    "tcg": "qemu-migrate,xen,qemu,dpdc",
+    "kvm": "qemu-migrate,xen:ring,qemu:ring,dpdc:ring,xen:content,qemu:content,dpdc:content",
+}
+# The engine's dirty ring needs KVM's dirty-ring-size. -cpu qemu64 names the
+# baseline model so that both ends agree whatever the KVM underneath offers
+# (a paravirtual or nested one offers less than the host's CPU).
+ACCEL_ARGS = {
+    "tcg": ["-accel", "tcg"],
+    "kvm": ["-accel", "kvm,dirty-ring-size=4096", "-cpu", "qemu64"],
+}
+
+
+def parse_method(method):
+    """qemu-migrate, or (policy, --dirty-source value) for the engine."""
+    if method == "qemu-migrate":
+        return None
+    policy, _, source = method.partition(":")
+    if policy not in POLICIES or (source and source not in DIRTY_SOURCES):
+        raise ValueError(f"unknown method '{method}': qemu-migrate or POLICY[:SOURCE], "
+                         f"POLICY one of {', '.join(POLICIES)}, SOURCE one of {', '.join(DIRTY_SOURCES)}")
+    return policy, source or "auto"
 
 
 class Qmp:
@@ -147,7 +183,7 @@ def guest_rounds(qmp, tmp):
 def run_one(method, cap_mb, workload, args, tmp):
     ram = f"{args.ram}M"
     machine = ["-M", "pc", "-m", ram, "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", workload]
-    base = ["qemu-system-x86_64", "-display", "none", "-nodefaults", "-accel", "tcg"]
+    base = ["qemu-system-x86_64", "-display", "none", "-nodefaults"] + ACCEL_ARGS[args.accel]
     dport = free_port()
     src_args = base + ["-object", f"memory-backend-memfd,id=pc.ram,size={ram},share=on",
                        "-M", "pc,memory-backend=pc.ram", "-m", ram,
@@ -184,19 +220,22 @@ def run_one(method, cap_mb, workload, args, tmp):
                             q("quit")
                         except (RuntimeError, OSError, ValueError):
                             pass
-                    return {"method": method, "cap_mb_s": cap_mb, "workload": workload, "bytes": relay.bytes,
-                            "rounds": st["ram"]["dirty-sync-count"], "total_ms": None, "downtime_ms": None,
-                            "converged": False}
+                    return {"method": method, "accel": args.accel, "cap_mb_s": cap_mb, "workload": workload,
+                            "bytes": relay.bytes, "rounds": st["ram"]["dirty-sync-count"], "total_ms": None,
+                            "downtime_ms": None, "converged": False, "dirty_source": None, "scan_wait_ms": None}
                 time.sleep(0.05)
             if st["status"] != "completed":
                 raise RuntimeError(f"QEMU's migration failed: {st}")
             rounds = st["ram"]["dirty-sync-count"]
             own = {"qemu_downtime_ms": st.get("downtime"), "qemu_total_ms": st.get("total-time"),
-                   "final_round_bytes": st["ram"].get("downtime-bytes")}
+                   "final_round_bytes": st["ram"].get("downtime-bytes"), "dirty_source": None,
+                   "scan_wait_ms": None}
         else:
+            policy, source = parse_method(method)
             out = subprocess.run([os.path.join(BIN, "dpdc-engine"), "attach", "--pid", str(procs[0].pid),
-                                  "--qmp", f"{tmp}/engine.sock", "--to", uri, "--policy", method,
-                                  "--max-bandwidth", str(cap_mb), "--warmup", str(args.engine_warmup), "--json"],
+                                  "--qmp", f"{tmp}/engine.sock", "--to", uri, "--policy", policy,
+                                  "--dirty-source", source, "--max-bandwidth", str(cap_mb),
+                                  "--warmup", str(args.engine_warmup), "--json"],
                                  capture_output=True, text=True, timeout=600)
             if out.returncode != 0:
                 raise RuntimeError(f"dpdc-engine: {out.stderr.strip()}")
@@ -204,12 +243,14 @@ def run_one(method, cap_mb, workload, args, tmp):
             rounds = rep["totals"]["rounds"]
             own = {"engine_stop_to_last_page_ms": rep["totals"]["stop_to_last_page_ms"],
                    "pages_sent": rep["totals"]["pages_sent"], "final_round_bytes": rep["final_round"]["bytes"],
-                   "engine_wire_bytes": rep["wire_bytes"], "switchover": rep["switchover"]}
+                   "engine_wire_bytes": rep["wire_bytes"], "switchover": rep["switchover"],
+                   "policy": policy, "dirty_source_requested": source, "dirty_source": rep.get("dirty_source"),
+                   "scan_wait_ms": rep["switchover"].get("scan_wait_ms")}
         stop_ts = src.wait_event("STOP", 30)
         resume_ts = dst.wait_event("RESUME", 60)
         relay.thread.join(timeout=30)
-        row = {"method": method, "cap_mb_s": cap_mb, "workload": workload, "bytes": relay.bytes, "rounds": rounds,
-               "converged": True,
+        row = {"method": method, "accel": args.accel, "cap_mb_s": cap_mb, "workload": workload,
+               "bytes": relay.bytes, "rounds": rounds, "converged": True,
                "total_ms": round((resume_ts - start - args.engine_warmup) * 1000, 1),
                "downtime_ms": round((resume_ts - stop_ts) * 1000, 1)}
         row.update(own)
@@ -233,15 +274,17 @@ def fmt_ms(v):
 
 
 def print_table(rows, args, markdown):
+    accel = args.accel.upper()
     for workload in dict.fromkeys(r["workload"] for r in rows):
         if markdown:
-            print(f"\n{workload}, {args.ram} MiB guest\n")
-            print("| cap MB/s | method | MiB sent | vs QEMU migrate | rounds | total ms | downtime ms |")
-            print("| --- | --- | --- | --- | --- | --- | --- |")
+            print(f"\n{workload}, {args.ram} MiB guest, {accel}\n")
+            print("| cap MB/s | method | source | MiB sent | vs QEMU migrate | rounds | total ms | downtime ms "
+                  "| scan wait ms |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         else:
-            print(f"workload {workload}, {args.ram} MiB guest")
-            print(f"{'cap MB/s':>8} {'method':>13} {'MiB sent':>9} {'vs QEMU':>8} {'rounds':>6} {'total ms':>9} "
-                  f"{'downtime ms':>11}")
+            print(f"workload {workload}, {args.ram} MiB guest, {accel}")
+            print(f"{'cap MB/s':>8} {'method':>13} {'source':>14} {'MiB sent':>9} {'vs QEMU':>8} {'rounds':>6} "
+                  f"{'total ms':>9} {'downtime ms':>11} {'scan wait ms':>12}")
         mine = [r for r in rows if r["workload"] == workload]
         for cap in sorted({r["cap_mb_s"] for r in mine}):
             ref = next((r for r in mine if r["cap_mb_s"] == cap and r["method"] == "qemu-migrate"), None)
@@ -250,12 +293,16 @@ def print_table(rows, args, markdown):
                 if ref and not ref["converged"]:
                     ratio = "(" + ratio + ")"
                 note = "" if r["converged"] else f" (cancelled after {args.limit:g} s)"
+                source = r.get("dirty_source") or "-"
+                # Whole ms would show most scan waits as 0.
+                wait = "-" if r.get("scan_wait_ms") is None else f"{r['scan_wait_ms']:.1f}"
                 if markdown:
-                    print(f"| {cap:g} | {r['method']}{note} | {r['bytes'] / 2**20:.1f} | {ratio} | {r['rounds']} | "
-                          f"{fmt_ms(r['total_ms'])} | {fmt_ms(r['downtime_ms'])} |")
+                    print(f"| {cap:g} | {r['method']}{note} | {source} | {r['bytes'] / 2**20:.1f} | {ratio} | "
+                          f"{r['rounds']} | {fmt_ms(r['total_ms'])} | {fmt_ms(r['downtime_ms'])} | {wait} |")
                 else:
-                    print(f"{cap:>8g} {r['method']:>13} {r['bytes'] / 2**20:>9.1f} {ratio:>8} {r['rounds']:>6} "
-                          f"{fmt_ms(r['total_ms']):>9} {fmt_ms(r['downtime_ms']):>11}{note}")
+                    print(f"{cap:>8g} {r['method']:>13} {source:>14} {r['bytes'] / 2**20:>9.1f} {ratio:>8} "
+                          f"{r['rounds']:>6} {fmt_ms(r['total_ms']):>9} {fmt_ms(r['downtime_ms']):>11} "
+                          f"{wait:>12}{note}")
 
 
 def main():
@@ -264,7 +311,11 @@ def main():
                     help="dpdc-guest workload (repeatable); default hotcold,hot=10,writes=90,pages=16384,delay=200")
     ap.add_argument("--ram", type=int, default=256, help="guest RAM in MiB")
     ap.add_argument("--caps", default="25,50", help="bandwidth caps in MB/s")
-    ap.add_argument("--methods", default="qemu-migrate,xen,qemu,dpdc")
+    ap.add_argument("--accel", choices=sorted(ACCEL_ARGS), default="tcg",
+                    help="accelerator of both QEMUs (kvm: with a dirty ring of 4096 entries); default tcg")
+    ap.add_argument("--methods",
+                    help="comma-separated qemu-migrate and POLICY[:ring|content]; default "
+                         f"{DEFAULT_METHODS['tcg']} (tcg), {DEFAULT_METHODS['kvm']} (kvm)")
     ap.add_argument("--warmup", type=float, default=3.0, help="seconds the guest runs before the migration")
     ap.add_argument("--limit", type=float, default=120.0, help="seconds before QEMU's own migration is cancelled")
     ap.add_argument("--engine-warmup", type=float, default=0.0,
@@ -273,17 +324,24 @@ def main():
     out.add_argument("--json", action="store_true")
     out.add_argument("--markdown", action="store_true")
     args = ap.parse_args()
+    methods = (args.methods or DEFAULT_METHODS[args.accel]).split(",")
+    # Checked before the first run: a typo should not cost the runs before it.
+    try:
+        for method in methods:
+            parse_method(method)
+    except ValueError as e:
+        ap.error(str(e))
     workloads = args.workload or ["hotcold,hot=10,writes=90,pages=16384,delay=200"]
     rows = []
     for workload in workloads:
         for cap in [float(c) for c in args.caps.split(",")]:
-            for method in args.methods.split(","):
+            for method in methods:
                 with tempfile.TemporaryDirectory(prefix="dpdc-side-by-side.") as tmp:
                     row = run_one(method, cap, workload, args, tmp)
                 rows.append(row)
                 print(f"# {workload} {method} at {cap:g} MB/s: {row}", file=sys.stderr)
     if args.json:
-        print(json.dumps({"ram_mib": args.ram, "rows": rows}, indent=2))
+        print(json.dumps({"ram_mib": args.ram, "accel": args.accel, "rows": rows}, indent=2))
         return
     print_table(rows, args, args.markdown)
 
