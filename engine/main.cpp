@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
                 "print the dirty rate and hot/warm/cold page counts every second, then a summary");
   cmd->add_option("--record", attach.record,
                   "record every dirty event into this trace file (for simulate and profile); prints the observe\n"
-                  "output too. A QEMU without a KVM dirty ring (e.g. TCG) is recorded by content scans of its\n"
+                  "output too. A TCG QEMU (or --dirty-source content) is recorded by content scans of its\n"
                   "shared guest RAM instead: one event per page found changed, at the scan's time. With --to\n"
                   "(QEMU): what the engine's dirty source saw until the stop, for replaying the migration in\n"
                   "simulate");

@@ -16,10 +16,10 @@ namespace dpdc {
 
 int record_qemu_by_content(const AttachOptions& options, const VmmProcess& process, std::ostream& out) {
   if (options.record.empty()) {
-    throw Error(ErrorKind::Target, "pid " + std::to_string(process.pid) +
-                                       " is a QEMU without a KVM dirty ring, which --observe needs; record its "
-                                       "dirty pages by content with --record FILE instead, or start it with "
-                                       "-accel kvm,dirty-ring-size=4096");
+    throw Error(ErrorKind::Target, "--observe needs the KVM dirty ring tracker, and QEMU pid " +
+                                       std::to_string(process.pid) + " is tracked by page content here (TCG, or "
+                                       "--dirty-source content); record its dirty pages with --record FILE instead, "
+                                       "or start it with -accel kvm,dirty-ring-size=4096");
   }
   QemuSource qemu(process, options.qmp);
   const auto ram = qemu.shared_ram();

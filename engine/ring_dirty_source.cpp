@@ -35,10 +35,11 @@ void RingDirtySource::collect(Bitmap& out, Scan scan) {
   }
   // Entries KVM overwrote before the programs could account them name pages
   // no one knows: every page may be dirty. Likewise, with the guest stopped,
-  // a vCPU ring the programs never saw (every call on it skipped) may hold
-  // pushes that sync() cannot reach.
+  // a vCPU ring the programs never saw may hold pushes that sync() cannot
+  // reach, if a call was ever skipped (otherwise it holds none: an idle
+  // guest's vCPU pushes nothing and must not cost a resend of all RAM).
   const std::uint64_t lost = tracker_.counters().lost;
-  if (lost != lost_seen_ || (stopped_ && unseen > 0)) {
+  if (lost != lost_seen_ || (stopped_ && unseen > 0 && tracker_.skipped_calls() > 0)) {
     lost_seen_ = lost;
     out.fill();
   }

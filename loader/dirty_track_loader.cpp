@@ -255,6 +255,17 @@ std::uint32_t DirtyTracker::sync(std::uint32_t vcpus) const {
   return unseen;
 }
 
+std::uint64_t DirtyTracker::skipped_calls() const {
+  std::uint64_t misses = 0;
+  for (const bpf_program* p : {skel_->progs.dpdc_push, skel_->progs.dpdc_reset, skel_->progs.dpdc_ring_full}) {
+    bpf_prog_info info{};
+    std::uint32_t len = sizeof info;
+    check_sys(bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len), "reading the tracker's program info");
+    misses += info.recursion_misses;
+  }
+  return misses;
+}
+
 std::optional<dpdc_ring> DirtyTracker::ring(std::uint32_t index) const {
   if (index >= DPDC_MAX_RINGS) return std::nullopt;
   dpdc_ring r{};

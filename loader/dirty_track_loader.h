@@ -73,6 +73,13 @@ class DirtyTracker {
   // programs (no push or reset since attach) are left out; returns how many
   // of [0, vcpus) those are.
   std::uint32_t sync(std::uint32_t vcpus) const;
+  // Tracepoint calls that skipped one of the tracker's programs since it was
+  // loaded (the kernel's recursion_misses, for every process's calls). While
+  // it is 0, every push ran the push program: a ring the programs never saw
+  // holds no push. Kernels that can skip (preemptible tracepoint callbacks,
+  // 7.x) count these; older ones run the callbacks with preemption off and
+  // never skip.
+  std::uint64_t skipped_calls() const;
   std::optional<dpdc_ring> ring(std::uint32_t index) const;
   std::vector<UnknownSlot> unknown_slots() const;
   // The memslots the programs use, described or read from KVM (key as in set_slot).
