@@ -30,8 +30,8 @@ std::string qemu_binary() {
 
 std::vector<std::string> qemu_accel_args() {
   const char* accel = std::getenv("DPDC_TEST_QEMU_ACCEL");
-  if (accel != nullptr && std::string(accel) == "kvm") return {"-accel", "kvm,dirty-ring-size=4096", "-cpu", "qemu64"};
-  return {"-accel", "tcg"};
+  if (accel == nullptr || std::string(accel) != "kvm") return {"-accel", "tcg"};
+  return {"-accel", "kvm,dirty-ring-size=4096", "-cpu", "qemu64"};
 }
 
 std::vector<std::uint8_t> read_file(const std::string& path) {

@@ -401,6 +401,27 @@ TEST(QemuSourceAborts, InterruptDuringTheRoundsLeavesTheSourceRunning) {
   EXPECT_TRUE(wait_rounds(src, dir, before, 30s));
 }
 
+// A guest that writes nothing is sent once: no page is resent for want of a
+// proof (the engine turned logging on itself, so untouched pages are clean
+// at once; a vCPU ring that never pushed forces nothing), and the check at
+// the stop finds nothing QEMU wrote.
+TEST(QemuSourceMigrationBytes, IdleGuestIsSentExactlyOnce) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  test::Qemu src(dir, source_args(dir, "idle"));
+  ASSERT_TRUE(wait_status(src, "running", 10s));
+  auto deadline = std::chrono::steady_clock::now() + 60s;
+  while (guest_status(src, dir).state != DPDC_GUEST_RUNNING && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(100ms);
+  ASSERT_EQ(guest_status(src, dir).state, static_cast<std::uint32_t>(DPDC_GUEST_RUNNING));
+  std::unique_ptr<test::Qemu> dst;
+  nlohmann::json report;
+  ASSERT_NO_FATAL_FAILURE(migrate_to_paused(src, dir, machine_args("idle"), dst, report));
+  EXPECT_EQ(report.value("dirty_source", ""), auto_dirty_source());
+  EXPECT_EQ(report["totals"].value("pages_sent", 0u), kRamBytes / 4096) << report["rounds"].dump();
+  EXPECT_TRUE(same_ram(src, *dst, dir));
+}
+
 // --dirty-source content on any QEMU (the comparison the benchmarks make):
 // the report says so, and the memory still arrives whole.
 TEST(QemuSourceMigrationBytes, ContentSourceOnRequestArrivesWhole) {
