@@ -180,6 +180,17 @@ def guest_rounds(qmp, tmp):
     return state, int.from_bytes(data[48:56], "little")
 
 
+def keep_report(args, workload, cap_mb, method, report):
+    """--reports DIR: the engine's whole --json report (every round), or for
+    QEMU's own migration its query-migrate samples, one file per run."""
+    if not args.reports:
+        return
+    os.makedirs(args.reports, exist_ok=True)
+    name = f"{workload.split(',')[0]}-{cap_mb:g}-{method.replace(':', '-')}.json"
+    with open(os.path.join(args.reports, name), "w") as f:
+        json.dump(report, f, indent=1)
+
+
 def run_one(method, cap_mb, workload, args, tmp):
     ram = f"{args.ram}M"
     machine = ["-M", "pc", "-m", ram, "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", workload]
@@ -208,8 +219,11 @@ def run_one(method, cap_mb, workload, args, tmp):
             time.sleep(args.engine_warmup)
             src("migrate-set-parameters", **{"max-bandwidth": int(cap_mb * 1e6), "downtime-limit": 300})
             src("migrate", uri=uri)
+            samples = []
             while True:
                 st = src("query-migrate")
+                samples.append({"t_ms": round((time.time() - start - args.engine_warmup) * 1000, 1),
+                                "status": st["status"], "ram": st.get("ram")})
                 if st["status"] in ("completed", "failed"):
                     break
                 if time.time() - start > args.limit:
@@ -227,6 +241,7 @@ def run_one(method, cap_mb, workload, args, tmp):
             if st["status"] != "completed":
                 raise RuntimeError(f"QEMU's migration failed: {st}")
             rounds = st["ram"]["dirty-sync-count"]
+            keep_report(args, workload, cap_mb, method, {"query_migrate_samples": samples, "last": st})
             own = {"qemu_downtime_ms": st.get("downtime"), "qemu_total_ms": st.get("total-time"),
                    "final_round_bytes": st["ram"].get("downtime-bytes"), "dirty_source": None,
                    "scan_wait_ms": None}
@@ -240,6 +255,7 @@ def run_one(method, cap_mb, workload, args, tmp):
             if out.returncode != 0:
                 raise RuntimeError(f"dpdc-engine: {out.stderr.strip()}")
             rep = json.loads(out.stdout)
+            keep_report(args, workload, cap_mb, method, rep)
             rounds = rep["totals"]["rounds"]
             own = {"engine_stop_to_last_page_ms": rep["totals"]["stop_to_last_page_ms"],
                    "pages_sent": rep["totals"]["pages_sent"], "final_round_bytes": rep["final_round"]["bytes"],
@@ -320,6 +336,9 @@ def main():
     ap.add_argument("--limit", type=float, default=120.0, help="seconds before QEMU's own migration is cancelled")
     ap.add_argument("--engine-warmup", type=float, default=0.0,
                     help="the engine's --warmup: seconds it watches the guest before round 1 (not counted in total)")
+    ap.add_argument("--reports", metavar="DIR",
+                    help="keep each run's full report here: the engine's --json (every round), "
+                         "QEMU's query-migrate samples")
     out = ap.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true")
     out.add_argument("--markdown", action="store_true")
