@@ -88,7 +88,14 @@ void ContentDirtySource::join_scan(Bitmap& out) {
   parts_.clear();
 }
 
+double ContentDirtySource::history_resolution_hz() {
+  if (scans_ < 2 || latest_scan_start_ <= first_scan_start_) return 0;
+  return static_cast<double>(scans_ - 1) * 1e9 / static_cast<double>(latest_scan_start_ - first_scan_start_);
+}
+
 void ContentDirtySource::scan_done(std::uint64_t start) {
+  if (scans_ == 0) first_scan_start_ = start;
+  latest_scan_start_ = start;
   ++scans_;
   last_scan_end_ = clock_();
   last_scan_ns_ = last_scan_end_ - start;

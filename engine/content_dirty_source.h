@@ -58,6 +58,8 @@ class ContentDirtySource final : public DirtySource {
   }
 
   std::uint64_t scans() const noexcept { return scans_; }
+  // Scans per second, from the first scan's start to the latest's.
+  double history_resolution_hz() override;
   // Called for every change a scan finds while the guest runs (page, the
   // scan's time), on the thread that called collect(): a recording of what
   // this source saw, for replay (attach --to --record). Not called once the
@@ -104,6 +106,8 @@ class ContentDirtySource final : public DirtySource {
   Bitmap* last_out_ = nullptr;
   std::uint64_t last_start_ = 0;
   std::uint64_t scans_ = 0;
+  std::uint64_t first_scan_start_ = 0;
+  std::uint64_t latest_scan_start_ = 0;
   std::uint64_t last_scan_end_ = 0;
   std::uint64_t last_scan_ns_ = 0;
 };

@@ -46,6 +46,12 @@ class DirtySource {
   // only make the kernel allocate it. A page written since is reported by
   // the next collect, like any other change.
   virtual bool known_zero(std::uint64_t) const { return false; }
+  // The most events per second history() can record for one page, as
+  // measured so far; 0 while unknown. A page is recorded at most once per
+  // ring reset (the ring: KVM pushes a page again only after a reset
+  // re-protects it, and a QEMU source resets about once a second) or per
+  // scan (content), however often it is written in between.
+  virtual double history_resolution_hz() { return 0; }
 };
 
 }  // namespace dpdc

@@ -60,6 +60,7 @@ class LiveWorld final : public PrecopyWorld {
   std::uint64_t now_ns() override;
   void collect_dirty(Bitmap& out) override;
   std::span<const dpdc_page> history() override { return source_.history(); }
+  double history_resolution_hz() override { return source_.history_resolution_hz(); }
   void begin_round(std::uint32_t round, bool final_round) override;
   void end_round(std::uint32_t round, bool final_round) override;
   std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) override;

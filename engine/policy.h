@@ -36,6 +36,11 @@ struct RoundPlan {
   std::uint64_t now_ns = 0;
   std::uint64_t total_pages = 0;
   double bandwidth_bytes_per_s = 0;      // measured so far (0 before the first round)
+  // The most dirty events per second the history can hold for one page
+  // (DirtySource::history_resolution_hz; 0: no bound known). A page whose
+  // rate is near it is written as often as the source can see, and may be
+  // written far more often.
+  double history_resolution_hz = 0;
 };
 
 struct RoundResult {

@@ -64,7 +64,15 @@ void DpdcPolicy::plan(const RoundPlan& in, Bitmap& send, Bitmap& hold) {
   double events = 0;
   for (const dpdc_page& p : h) events += p.count;
   mean_rate_ = h.empty() ? 0 : events / tracked_s / static_cast<double>(h.size());
-  const double final_rate = downtime_s > 0 ? params_.final_events / downtime_s : 0;
+  double final_rate = downtime_s > 0 ? params_.final_events / downtime_s : 0;
+  // A history that records a page at most r times a second cannot show a
+  // rate above r: a page recorded at nearly every chance is as hot as can be
+  // seen, and is held like one whose rate proves it hot.
+  if (in.history_resolution_hz > 0 && params_.saturated_fraction > 0) {
+    const double saturated = params_.saturated_fraction * in.history_resolution_hz;
+    final_rate = final_rate > 0 ? std::min(final_rate, saturated) : saturated;
+  }
+  last_resolution_hz_ = in.history_resolution_hz;
   const double warm_rate = params_.warm_factor * mean_rate_;
 
   // (rate, page) of the hot and the warm candidates; the rest is sent.
@@ -140,6 +148,7 @@ nlohmann::json DpdcPolicy::describe() const {
           {"min_events", params_.min_events},
           {"min_tracked_ms", params_.min_tracked_ms},
           {"final_events", params_.final_events},
+          {"saturated_fraction", params_.saturated_fraction},
           {"warm_factor", params_.warm_factor},
           {"defer_events", params_.defer_events},
           {"min_round_pages", params_.min_round_pages},
@@ -148,7 +157,8 @@ nlohmann::json DpdcPolicy::describe() const {
           {"last_final_pages", final_pages_},
           {"last_deferred_pages", deferred_pages_},
           {"last_round_ms", round_s_ * 1000.0},
-          {"last_mean_rate_per_s", mean_rate_}};
+          {"last_mean_rate_per_s", mean_rate_},
+          {"last_history_resolution_hz", last_resolution_hz_}};
 }
 
 }  // namespace dpdc

@@ -4,10 +4,13 @@
 // state from its in-kernel history, through one number: its dirty rate,
 // events / time tracked.
 //   final - hot: expected to be dirtied again within the downtime limit
-//           (rate x downtime limit >= 1). It will be dirty whenever pre-copy
-//           stops, so it is held for the stop-and-copy round. At most the
-//           budget (what the link moves within the downtime limit), hottest
-//           first.
+//           (rate x downtime limit >= 1), or written as often as the history
+//           can show (rate >= 0.8 x its resolution: a QEMU source's ring is
+//           reset about once a second, so no page there shows more than
+//           about 1 event/s however hot it is). It will be dirty whenever
+//           pre-copy stops, so it is held for the stop-and-copy round. At
+//           most the budget (what the link moves within the downtime
+//           limit), hottest first.
 //   defer - warm (rate at least twice the guest's mean page rate) and
 //           expected to be dirtied again while this round is still being
 //           sent (rate x round time >= 0.2). Held for this round only: a
@@ -38,8 +41,10 @@ struct DpdcParams {
   // Tracked time is at least this long, so a tracker attached a moment ago
   // does not turn two events into a huge rate.
   std::uint64_t min_tracked_ms = 1000;
-  // final: rate x downtime limit >= final_events.
+  // final: rate x downtime limit >= final_events, or rate >=
+  // saturated_fraction x RoundPlan::history_resolution_hz (when known).
   double final_events = 1.0;
+  double saturated_fraction = 0.8;
   // warm: rate >= warm_factor x the mean rate of all guest pages.
   double warm_factor = 2.0;
   // defer: a warm page with rate x round time >= defer_events.
@@ -87,6 +92,7 @@ class DpdcPolicy final : public Policy {
   std::uint64_t last_deferred_pages() const { return deferred_pages_; }
   double last_round_s() const { return round_s_; }
   double last_mean_rate() const { return mean_rate_; }
+  double last_history_resolution_hz() const { return last_resolution_hz_; }
   // The pages of the last plan's `hold` that are final (kept for the
   // stop-and-copy round); every other held page was deferred. Sized like
   // `hold`. The heatmap (engine/heatmap.h) draws the two apart from this.
@@ -102,6 +108,7 @@ class DpdcPolicy final : public Policy {
   Bitmap final_;
   double round_s_ = 0;
   double mean_rate_ = 0;
+  double last_resolution_hz_ = 0;
   std::uint64_t prev_fresh_ = 0;  // pages newly dirtied (not held) in the previous round
 };
 

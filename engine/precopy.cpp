@@ -135,7 +135,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     RoundResult& r = st.result;
     r.round = round;
     r.candidates = candidates.count();
-    RoundPlan plan{round, &candidates, world.history(), world.now_ns(), n, bandwidth};
+    RoundPlan plan{round, &candidates, world.history(), world.now_ns(), n, bandwidth, world.history_resolution_hz()};
     if (round == 1) report.first_plan_ns = plan.now_ns;
     policy.plan(plan, send, hold);
     if (options.planned) options.planned(plan, hold);

@@ -31,6 +31,8 @@ class PrecopyWorld {
   // call: since tracking began).
   virtual void collect_dirty(Bitmap& out) = 0;
   virtual std::span<const dpdc_page> history() = 0;
+  // See DirtySource::history_resolution_hz (0: unbounded, as in a trace).
+  virtual double history_resolution_hz() { return 0; }
   // Round framing for the stream (a PART section per round, END for the last).
   virtual void begin_round(std::uint32_t round, bool final_round) = 0;
   virtual void end_round(std::uint32_t round, bool final_round) = 0;

@@ -1,5 +1,6 @@
 #include "ring_dirty_source.h"
 
+#include <algorithm>
 #include <atomic>
 
 namespace dpdc {
@@ -19,7 +20,32 @@ bool page_proven(const dpdc_page& page, std::span<const dpdc_ring> rings, bool a
 }
 
 RingDirtySource::RingDirtySource(DirtyTracker& tracker, std::uint32_t vcpus, bool logging_began_attached)
-    : tracker_(tracker), vcpus_(vcpus ? vcpus : 1), untouched_proven_(logging_began_attached) {}
+    : tracker_(tracker), vcpus_(vcpus ? vcpus : 1), untouched_proven_(logging_began_attached) {
+  first_seen_.resize(vcpus_);
+  for (std::uint32_t i = 0; i < vcpus_; ++i) first_seen_[i] = tracker_.ring(i).value_or(dpdc_ring{});
+}
+
+double fastest_reset_rate_hz(std::span<const dpdc_ring> then, std::span<const dpdc_ring> now) {
+  double fastest = 0;
+  for (std::size_t i = 0; i < std::min(then.size(), now.size()); ++i) {
+    const dpdc_ring& a = then[i];
+    const dpdc_ring& b = now[i];
+    if (a.resets == 0 || b.resets <= a.resets || b.last_reset_ns <= a.last_reset_ns) continue;
+    fastest = std::max(fastest, static_cast<double>(b.resets - a.resets) * 1e9 /
+                                    static_cast<double>(b.last_reset_ns - a.last_reset_ns));
+  }
+  return fastest;
+}
+
+double RingDirtySource::history_resolution_hz() {
+  std::vector<dpdc_ring> now(vcpus_);
+  for (std::uint32_t i = 0; i < vcpus_; ++i) {
+    now[i] = tracker_.ring(i).value_or(dpdc_ring{});
+    // A ring not reset yet when the source began is measured from its first reset.
+    if (first_seen_[i].resets == 0) first_seen_[i] = now[i];
+  }
+  return fastest_reset_rate_hz(first_seen_, now);
+}
 
 void RingDirtySource::collect(Bitmap& out, Scan scan) {
   // Pushes whose tracepoint call skipped the program are accounted first, so

@@ -24,6 +24,12 @@ namespace dpdc {
 // A push on a ring outside `rings` is never proven.
 bool page_proven(const dpdc_page& page, std::span<const dpdc_ring> rings, bool all_rings_reset_twice);
 
+// Resets per second of the fastest ring between two samples of the same
+// rings, measured from reset to reset in the kernel's clock (last_reset_ns);
+// a ring not reset before `then` or not since counts as unknown. 0 when no
+// ring tells. Pure.
+double fastest_reset_rate_hz(std::span<const dpdc_ring> then, std::span<const dpdc_ring> now);
+
 class RingDirtySource final : public DirtySource {
  public:
   // `logging_began_attached`: KVM's dirty logging was off until after the
@@ -38,6 +44,9 @@ class RingDirtySource final : public DirtySource {
   void before_reads() override;
   bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) override;
   void guest_stopped() override { stopped_ = true; }
+  // The fastest vCPU ring's resets per second since the source began,
+  // measured between reset events in the kernel's clock.
+  double history_resolution_hz() override;
 
  private:
   DirtyTracker& tracker_;
@@ -47,6 +56,7 @@ class RingDirtySource final : public DirtySource {
   bool rings_reset_twice_ = false;
   bool stopped_ = false;
   std::uint64_t lost_seen_ = 0;  // counters().lost already answered by marking every page
+  std::vector<dpdc_ring> first_seen_;  // each ring as of the source's start
 };
 
 }  // namespace dpdc

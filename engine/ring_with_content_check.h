@@ -25,6 +25,7 @@ class RingWithContentCheck final : public DirtySource {
 
   void collect(Bitmap& out, Scan scan) override { ring_.collect(out, scan); }
   std::span<const dpdc_page> history() override { return ring_.history(); }
+  double history_resolution_hz() override { return ring_.history_resolution_hz(); }
   void before_reads() override {
     ring_.before_reads();
     content_.before_reads();

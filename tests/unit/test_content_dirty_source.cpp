@@ -59,6 +59,19 @@ TEST(ContentDirtySource, HistoryKeepsTheTwoLatestScanTimes) {
   EXPECT_EQ(h.prev_ns, 1'200'000'000u);
 }
 
+TEST(ContentDirtySource, HistoryResolutionIsScansPerSecond) {
+  Fixture f;
+  EXPECT_EQ(f.source.history_resolution_hz(), 0.0) << "no scan yet";
+  f.collect(Scan::Complete);
+  EXPECT_EQ(f.source.history_resolution_hz(), 0.0) << "one scan: no interval";
+  for (int i = 0; i < 4; ++i) {
+    f.now += 250'000'000;
+    f.collect(Scan::Complete);
+  }
+  // 5 scans started 250 ms apart: a page can be seen changed 4 times a second.
+  EXPECT_DOUBLE_EQ(f.source.history_resolution_hz(), 4.0);
+}
+
 TEST(ContentDirtySource, ACopyThatNoLongerMatchesTheRamIsReportedAgain) {
   Fixture f;
   f.collect(Scan::Complete);

@@ -162,6 +162,46 @@ TEST(DpdcPolicy, HotPagesGoToTheFinalRoundUpToTheBudgetWarmPagesAreDeferred) {
   for (std::uint64_t p = 100; p < h.size(); ++p) ASSERT_FALSE(fin.test(p)) << p;
 }
 
+TEST(DpdcPolicy, PagesAtTheHistorysResolutionAreFinal) {
+  // A QEMU source's ring is reset once a second: a page written all the time
+  // shows 10 events in 10 s (1/s), below the 3.3/s that proves it is dirtied
+  // again within the 0.3 s downtime limit. Pages 0..49: 9 or 10 events (at
+  // least 0.8 x the resolution); pages 50..99: 5 events (0.5/s); 1 MB/s: a
+  // budget of 73 pages.
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> counts;
+  for (std::uint64_t p = 0; p < 50; ++p) counts.emplace_back(p, 9 + static_cast<std::uint32_t>(p % 2));
+  for (std::uint64_t p = 50; p < 100; ++p) counts.emplace_back(p, 5);
+  auto h = watched_10s(10000, counts);
+  Bitmap cand(h.size());
+  cand.fill();
+  auto plan_at = [&](DpdcPolicy& policy, double resolution_hz) {
+    Planned out{Bitmap(h.size()), Bitmap(h.size())};
+    RoundPlan in{1, &cand, h, 10 * kSec, h.size(), 1e6, resolution_hz};
+    policy.plan(in, out.send, out.hold);
+    return out;
+  };
+  DpdcPolicy unknown({});
+  plan_at(unknown, 0);
+  EXPECT_EQ(unknown.last_final_pages(), 0u) << "without a resolution, 1/s is merely warm";
+  DpdcPolicy ring({});
+  Planned r = plan_at(ring, 1.0);
+  EXPECT_EQ(ring.last_history_resolution_hz(), 1.0);
+  EXPECT_EQ(ring.last_final_pages(), 50u);
+  for (std::uint64_t p = 0; p < 100; ++p) {
+    EXPECT_EQ(ring.last_final().test(p), p < 50) << p;
+    EXPECT_TRUE(r.hold.test(p)) << p << ": final or deferred (warm, and the round is long)";
+  }
+  // A finer history (a reset every 100 ms) shows 1/s for what it is: warm.
+  DpdcPolicy fine({});
+  plan_at(fine, 10.0);
+  EXPECT_EQ(fine.last_final_pages(), 0u);
+  // Saturated pages beyond the budget are not final either: 30 more pages at 1/s.
+  for (std::uint64_t p = 100; p < 130; ++p) h[p] = record(10, 9900 * kMs, 9800 * kMs);
+  DpdcPolicy over({});
+  plan_at(over, 1.0);
+  EXPECT_EQ(over.last_final_pages(), 73u);
+}
+
 TEST(DpdcPolicy, AWarmPageIsDeferredOnlyWhileTheRoundIsLongEnoughToDirtyItAgain) {
   // 100 warm pages at 2 events/s; 41.04 MB/s, so a page takes 0.1 ms and a
   // warm page is deferred while rate x round time >= 0.2, i.e. while the

@@ -45,6 +45,31 @@ bool proven(const dpdc_page& p, std::initializer_list<dpdc_ring> rings, bool twi
   return page_proven(p, v, twice);
 }
 
+dpdc_ring resets_at(std::uint64_t resets, std::uint64_t last_reset_ms) {
+  dpdc_ring r{};
+  r.resets = resets;
+  r.last_reset_ns = last_reset_ms * 1'000'000;
+  return r;
+}
+
+TEST(FastestResetRate, ResetsBetweenTheTwoSamplesOverTheirKernelTimes) {
+  // QEMU's reaper: a reset a second. 4 resets from 1.0 s to 5.0 s: 1 Hz.
+  std::vector<dpdc_ring> then{resets_at(3, 1000)}, now{resets_at(7, 5000)};
+  EXPECT_DOUBLE_EQ(fastest_reset_rate_hz(then, now), 1.0);
+  // The fastest ring counts: ring 1 reset 10 times in 2 s.
+  then.push_back(resets_at(1, 1000));
+  now.push_back(resets_at(11, 3000));
+  EXPECT_DOUBLE_EQ(fastest_reset_rate_hz(then, now), 5.0);
+}
+
+TEST(FastestResetRate, UnknownUntilARingWasResetBeforeAndSince) {
+  EXPECT_EQ(fastest_reset_rate_hz(std::vector<dpdc_ring>{resets_at(0, 0)}, std::vector<dpdc_ring>{resets_at(5, 4000)}), 0.0)
+      << "no reset before the first sample: the interval is unknown";
+  EXPECT_EQ(fastest_reset_rate_hz(std::vector<dpdc_ring>{resets_at(5, 4000)}, std::vector<dpdc_ring>{resets_at(5, 4000)}), 0.0)
+      << "no reset since";
+  EXPECT_EQ(fastest_reset_rate_hz({}, {}), 0.0);
+}
+
 TEST(PageProven, OnlyAfterTheFlushThatCoversItsLastPush) {
   // Push entry 9 (ring_pos 10). Reset up to 10, but that reset's TLB flush may still be pending.
   EXPECT_FALSE(proven(pushed_at(10), {ring(10, 4)}));
