@@ -52,6 +52,15 @@ class DirtySource {
   // re-protects it, and a QEMU source resets about once a second) or per
   // scan (content), however often it is written in between.
   virtual double history_resolution_hz() { return 0; }
+  // True when a copy of `page` read now could not be trusted yet: its latest
+  // dirty event is not covered by a re-protection (a ring reset) as of the
+  // latest collect(). Sending it now would only mean sending it again, so a
+  // live round leaves it for later (PrecopyWorld::awaiting_reset). A source
+  // that can trust any copy (page contents) never says so.
+  virtual bool awaiting_reset(std::uint64_t) const { return false; }
+  // Re-protections seen so far (the ring: resets of all vCPU rings), so that
+  // a caller can wait for the next one; 0 for a source that needs none.
+  virtual std::uint64_t reprotections() { return 0; }
 };
 
 }  // namespace dpdc

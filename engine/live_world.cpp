@@ -1,7 +1,10 @@
 #include "live_world.h"
 
+#include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
@@ -55,6 +58,20 @@ std::uint64_t LiveWorld::send_pages(std::span<const std::uint64_t> pages, Bitmap
     writer_.ram_page(options_.block, options_.block_offset + p * DPDC_PAGE_SIZE, copy);
   }
   return writer_.bytes_written() - before;
+}
+
+void LiveWorld::await_reset() {
+  using namespace std::chrono_literals;
+  const std::uint64_t before = source_.reprotections();
+  const double hz = source_.history_resolution_hz();
+  const auto limit = std::chrono::nanoseconds(
+      hz > 0 ? std::min<std::int64_t>(2'000'000'000, static_cast<std::int64_t>(2e9 / hz)) : 1'000'000'000);
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until && source_.reprotections() == before) {
+    if (options_.interrupt ? options_.interrupt->sleep_for(5ms) : (std::this_thread::sleep_for(5ms), false)) {
+      throw Error(ErrorKind::Interrupted, "interrupted before the switchover; the source guest keeps running");
+    }
+  }
 }
 
 void LiveWorld::stop_guest() {

@@ -61,6 +61,11 @@ class LiveWorld final : public PrecopyWorld {
   void collect_dirty(Bitmap& out) override;
   std::span<const dpdc_page> history() override { return source_.history(); }
   double history_resolution_hz() override { return source_.history_resolution_hz(); }
+  bool awaiting_reset(std::uint64_t page) override { return !stopped_ && source_.awaiting_reset(page); }
+  // Polls the source's re-protections for up to two of its reset intervals
+  // (measured, or a second while unknown; at most 2 s); a stop signal ends
+  // the wait and the migration, as during a round.
+  void await_reset() override;
   void begin_round(std::uint32_t round, bool final_round) override;
   void end_round(std::uint32_t round, bool final_round) override;
   std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) override;

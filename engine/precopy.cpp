@@ -56,7 +56,10 @@ class RoundSender {
       : world_(world), policy_(policy), options_(options), report_(report), log_(world.total_pages()),
         start_ns_(start_ns) {}
 
-  void send(const Bitmap& pages, Bitmap& dirtied_now, Bitmap& unproven, bool final_round, RoundResult& r) {
+  // `awaiting` receives the pages skipped because they awaited a
+  // re-protection (live rounds only); `awaited` counts them.
+  void send(const Bitmap& pages, Bitmap& dirtied_now, Bitmap& unproven, Bitmap& awaiting, std::uint64_t& awaited,
+            bool final_round, RoundResult& r) {
     std::vector<std::uint64_t> batch;
     batch.reserve(options_.batch_pages);
     const std::uint64_t total = pages.count();
@@ -80,6 +83,12 @@ class RoundSender {
       }
       if (!final_round && policy_.skip_in_flight(p, dirtied_now)) {
         ++r.skipped;
+        return;
+      }
+      if (!final_round && world_.awaiting_reset(p)) {
+        ++r.skipped;
+        ++awaited;
+        awaiting.set(p);
         return;
       }
       batch.push_back(p);
@@ -118,7 +127,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   const std::uint64_t n = world.total_pages();
   report.totals.total_pages = n;
 
-  Bitmap candidates(n), send(n), hold(n), dirtied_now(n), unproven(n);
+  Bitmap candidates(n), send(n), hold(n), dirtied_now(n), unproven(n), awaiting(n);
   candidates.fill();
   Bitmap discard(n);
   world.collect_dirty(discard);  // history before round 1 is covered by sending every page
@@ -146,8 +155,9 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     const std::uint64_t t0 = world.now_ns();
     dirtied_now.clear();
     unproven.clear();
+    awaiting.clear();
     world.begin_round(round, false);
-    sender.send(send, dirtied_now, unproven, false, r);
+    sender.send(send, dirtied_now, unproven, awaiting, st.awaiting_reset, false, r);
     world.end_round(round, false);
     world.collect_dirty(dirtied_now);
     r.duration_ns = world.now_ns() - t0;
@@ -158,12 +168,14 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     log.dirtied(dirtied_now, report);
 
     // Next round's candidates: what was not sent (held or skipped), what was
-    // dirtied during this round, and what was sent unproven.
+    // dirtied during this round, what was sent unproven, and what awaited a
+    // re-protection.
     candidates.subtract(send);
     candidates |= dirtied_now;
     candidates |= unproven;
-    // Skipped pages were dirtied, so they are in dirtied_now already; held
-    // pages stay candidates.
+    candidates |= awaiting;
+    // Pages skipped in flight were dirtied, so they are in dirtied_now
+    // already; held pages stay candidates.
     r.dirty_after = candidates.count();
 
     report.totals.sent += r.sent;
@@ -177,6 +189,11 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
       report.stop_reason = st.decision.reason;
       break;
     }
+    // The ring is reset by the VMM on its own schedule (QEMU: about once a
+    // second). A round that mostly found its pages awaiting that reset
+    // would be followed by rounds finding the same, each spending a round
+    // of the policy's limit on nothing: wait for the reset instead.
+    if (st.awaiting_reset > r.sent) world.await_reset();
   }
 
   // Stop and copy: the guest no longer writes, so one last collection is complete.
@@ -193,12 +210,13 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   fin.result.round = report.totals.rounds + 1;
   world.begin_round(fin.result.round, true);
   unproven.clear();
-  sender.send(candidates, dirtied_now, unproven, true, fin.result);
+  std::uint64_t none = 0;
+  sender.send(candidates, dirtied_now, unproven, awaiting, none, true, fin.result);
   const std::uint64_t known_at = world.now_ns();
   world.finish_last_collect();
   const std::uint64_t scanned_at = world.now_ns();
   last.subtract(candidates);
-  sender.send(last, dirtied_now, unproven, true, fin.result);
+  sender.send(last, dirtied_now, unproven, awaiting, none, true, fin.result);
   candidates |= last;
   fin.result.candidates = candidates.count();
   world.end_round(fin.result.round, true);
@@ -224,6 +242,7 @@ nlohmann::json report_to_json(const PrecopyReport& report) {
                           {"skipped", r.skipped},
                           {"delayed", r.held},
                           {"resend_unproven", s.unproven},
+                          {"awaiting_reset", s.awaiting_reset},
                           {"delayed_new", s.delayed_new},
                           {"delayed_dirtied_again", s.delayed_dirtied_again},
                           {"sent_again_later", s.sent_again_later},

@@ -33,6 +33,13 @@ class PrecopyWorld {
   virtual std::span<const dpdc_page> history() = 0;
   // See DirtySource::history_resolution_hz (0: unbounded, as in a trace).
   virtual double history_resolution_hz() { return 0; }
+  // See DirtySource::awaiting_reset: a live round skips such a page (it stays
+  // a candidate), as of the latest collect_dirty().
+  virtual bool awaiting_reset(std::uint64_t /*page*/) { return false; }
+  // Waits, within a bound, for the next re-protection: called after a round
+  // that left more pages awaiting one than it sent, so that the next round
+  // does not find the same pages still waiting.
+  virtual void await_reset() {}
   // Round framing for the stream (a PART section per round, END for the last).
   virtual void begin_round(std::uint32_t round, bool final_round) = 0;
   virtual void end_round(std::uint32_t round, bool final_round) = 0;
@@ -60,6 +67,10 @@ class PrecopyWorld {
 struct RoundStats {
   RoundResult result;
   std::uint64_t unproven = 0;  // sent, but to be sent again (read before re-protection)
+  // Skipped (and counted in result.skipped) because a copy read then could
+  // not have been trusted: the page awaited the re-protection after its
+  // latest dirty event (PrecopyWorld::awaiting_reset).
+  std::uint64_t awaiting_reset = 0;
   // Prediction quality, counted back into the round where it started: pages
   // first held in this round, how many of them were dirtied again before
   // they were finally sent (the delay was right), and how many of this

@@ -64,6 +64,7 @@ void RingDirtySource::collect(Bitmap& out, Scan scan) {
   // a vCPU ring the programs never saw may hold pushes that sync() cannot
   // reach, if a call was ever skipped (otherwise it holds none: an idle
   // guest's vCPU pushes nothing and must not cost a resend of all RAM).
+  sample_rings(collected_rings_, collected_twice_);
   const std::uint64_t lost = tracker_.counters().lost;
   if (lost != lost_seen_ || (stopped_ && unseen > 0 && tracker_.skipped_calls() > 0)) {
     lost_seen_ = lost;
@@ -75,21 +76,40 @@ void RingDirtySource::collect(Bitmap& out, Scan scan) {
 // seen here happened before the read: the order the no-lost-write rule needs.
 void RingDirtySource::before_reads() {
   if (stopped_) return;
-  rings_.resize(vcpus_);
+  sample_rings(rings_, rings_reset_twice_);
+}
+
+void RingDirtySource::sample_rings(std::vector<dpdc_ring>& rings, bool& reset_twice) const {
+  rings.resize(vcpus_);
   bool twice = true;
   for (std::uint32_t i = 0; i < vcpus_; ++i) {
-    rings_[i] = tracker_.ring(i).value_or(dpdc_ring{});
-    twice = twice && rings_[i].resets >= 2;
+    rings[i] = tracker_.ring(i).value_or(dpdc_ring{});
+    twice = twice && rings[i].resets >= 2;
   }
-  rings_reset_twice_ = twice || untouched_proven_;
+  reset_twice = twice || untouched_proven_;
+}
+
+dpdc_page RingDirtySource::page_record(std::uint64_t page) const {
+  // The ring and the position are one 64-bit store in the kernel: load them at once.
+  dpdc_page rec = tracker_.pages()[page];
+  rec.record = std::atomic_ref<const std::uint64_t>(tracker_.pages()[page].record).load(std::memory_order_acquire);
+  return rec;
 }
 
 bool RingDirtySource::sent(std::uint64_t page, std::span<const std::uint8_t>) {
   if (stopped_) return true;
-  // The ring and the position are one 64-bit store in the kernel: load them at once.
-  dpdc_page rec = tracker_.pages()[page];
-  rec.record = std::atomic_ref<const std::uint64_t>(tracker_.pages()[page].record).load(std::memory_order_acquire);
-  return page_proven(rec, rings_, rings_reset_twice_);
+  return page_proven(page_record(page), rings_, rings_reset_twice_);
+}
+
+bool RingDirtySource::awaiting_reset(std::uint64_t page) const {
+  if (stopped_ || collected_rings_.empty()) return false;
+  return !page_proven(page_record(page), collected_rings_, collected_twice_);
+}
+
+std::uint64_t RingDirtySource::reprotections() {
+  std::uint64_t resets = 0;
+  for (std::uint32_t i = 0; i < vcpus_; ++i) resets += tracker_.ring(i).value_or(dpdc_ring{}).resets;
+  return resets;
 }
 
 }  // namespace dpdc

@@ -47,6 +47,9 @@ class RingDirtySource final : public DirtySource {
   // The fastest vCPU ring's resets per second since the source began,
   // measured between reset events in the kernel's clock.
   double history_resolution_hz() override;
+  // !page_proven() against the rings as of the latest collect().
+  bool awaiting_reset(std::uint64_t page) const override;
+  std::uint64_t reprotections() override;
 
  private:
   DirtyTracker& tracker_;
@@ -57,6 +60,14 @@ class RingDirtySource final : public DirtySource {
   bool stopped_ = false;
   std::uint64_t lost_seen_ = 0;  // counters().lost already answered by marking every page
   std::vector<dpdc_ring> first_seen_;  // each ring as of the source's start
+  // The rings as of the latest collect(), for awaiting_reset(). Only ever
+  // older than the sample before_reads() takes for the proof itself, so a
+  // page judged provable here may still turn out unproven (and is sent
+  // again), never the reverse.
+  std::vector<dpdc_ring> collected_rings_;
+  bool collected_twice_ = false;
+  dpdc_page page_record(std::uint64_t page) const;
+  void sample_rings(std::vector<dpdc_ring>& rings, bool& reset_twice) const;
 };
 
 }  // namespace dpdc

@@ -26,6 +26,9 @@ class RingWithContentCheck final : public DirtySource {
   void collect(Bitmap& out, Scan scan) override { ring_.collect(out, scan); }
   std::span<const dpdc_page> history() override { return ring_.history(); }
   double history_resolution_hz() override { return ring_.history_resolution_hz(); }
+  // QEMU's own writes need no reset: the stop-time check finds them.
+  bool awaiting_reset(std::uint64_t page) const override { return ring_.awaiting_reset(page); }
+  std::uint64_t reprotections() override { return ring_.reprotections(); }
   void before_reads() override {
     ring_.before_reads();
     content_.before_reads();

@@ -23,6 +23,10 @@ class ScriptedWorld : public PrecopyWorld {
       : pages_(pages), bandwidth_(bandwidth_bytes_per_s), history_(pages), sends_(pages, 0) {}
 
   void add_writer(Writer w) { writers_.push_back(std::move(w)); }
+  // A dirty ring reset every `period_ns` (0: none modelled): a page dirtied
+  // after the latest reset awaits the next one, and a copy read before it is
+  // unproven.
+  void model_ring_resets(std::uint64_t period_ns) { reset_period_ = period_ns; }
   void advance_to(std::uint64_t t) {
     apply_until(t);
     now_ = t;
@@ -41,8 +45,19 @@ class ScriptedWorld : public PrecopyWorld {
   }
   void begin_round(std::uint32_t, bool final_round) override { ++rounds_begun_; final_seen_ |= final_round; }
   void end_round(std::uint32_t, bool) override {}
-  std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap&) override {
-    for (auto p : pages) ++sends_[p];
+  bool awaiting_reset(std::uint64_t page) override {
+    apply_until(now_);
+    return !stopped_ && reset_period_ && history_[page].count && history_[page].last_ns >= now_ / reset_period_ * reset_period_;
+  }
+  void await_reset() override {
+    ++awaits_;
+    if (reset_period_) advance_to((now_ / reset_period_ + 1) * reset_period_);
+  }
+  std::uint64_t send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) override {
+    for (auto p : pages) {
+      ++sends_[p];
+      if (awaiting_reset(p)) unproven.set(p);
+    }
     std::uint64_t bytes = pages.size() * (DPDC_PAGE_SIZE + 8);
     now_ += static_cast<std::uint64_t>(static_cast<double>(bytes) / bandwidth_ * 1e9);
     return bytes;
@@ -54,6 +69,7 @@ class ScriptedWorld : public PrecopyWorld {
 
   std::uint32_t sends(std::uint64_t page) const { return sends_[page]; }
   bool final_seen() const { return final_seen_; }
+  int awaits() const { return awaits_; }
 
  private:
   void apply_until(std::uint64_t t) {
@@ -88,6 +104,8 @@ class ScriptedWorld : public PrecopyWorld {
   std::uint64_t now_ = 0, applied_ = 0;
   bool stopped_ = false, final_seen_ = false;
   int rounds_begun_ = 0;
+  std::uint64_t reset_period_ = 0;
+  int awaits_ = 0;
 };
 
 }  // namespace dpdc::test
