@@ -81,10 +81,12 @@ INSTANTIATE_TEST_SUITE_P(AllPolicies, LiveMigration,
                                             ::testing::Values("xen", "qemu", "dpdc")),
                          [](const auto& p) { return std::get<0>(p.param) + "_" + std::get<1>(p.param); });
 
-TEST(LiveMigrationTcp, AbOverLoopbackTcpEveryPolicy) {
+// The transport is what differs from the Unix socket runs above, which
+// cover every policy; one policy keeps the kernel matrix inside CI's time.
+TEST(LiveMigrationTcp, AbOverLoopbackTcp) {
   DPDC_REQUIRE(kvm);
   DPDC_REQUIRE(bpf);
-  for (const char* policy : {"xen", "qemu", "dpdc"}) migrate("ab", policy, "tcp");
+  migrate("ab", "dpdc", "tcp");
 }
 
 TEST(LiveMigrationLarge, OneGibGuestUnderABandwidthCapTakesSeveralRounds) {
