@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "dpdc/error.h"
+#include "dpdc/peer_json.h"
 
 namespace dpdc {
 
@@ -66,8 +67,8 @@ nlohmann::json QmpClient::read_message() {
       inbuf_.erase(0, nl + 1);
       if (line.find_first_not_of(" \r\t") == std::string::npos) continue;
       try {
-        return nlohmann::json::parse(line);
-      } catch (const nlohmann::json::exception& e) {
+        return parse_peer_json(line);
+      } catch (const PeerJsonError& e) {
         throw Error(ErrorKind::Target, "QMP peer " + path_ + " sent invalid JSON: " + e.what());
       }
     }

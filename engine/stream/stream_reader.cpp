@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
+
+#include "dpdc/peer_json.h"
 
 namespace dpdc::stream {
 namespace {
@@ -107,8 +110,12 @@ std::optional<Event> StreamReader::step(ByteReader& r) {
       // u8 0x06, be32 length, JSON.
       uint32_t len = r.be32();
       auto text = r.bytes(len);
-      auto json = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-      if (json.is_discarded()) r.fail_at(start, "vmdesc is not valid JSON");
+      nlohmann::json json;
+      try {
+        json = parse_peer_json(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+      } catch (const PeerJsonError& e) {
+        r.fail_at(start, std::string("vmdesc is not valid JSON: ") + e.what());
+      }
       state_ = State::Done;
       return VmdescEvent{start, std::move(json)};
     }

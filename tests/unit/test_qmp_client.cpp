@@ -104,6 +104,24 @@ TEST(QmpClient, NotAQmpServer) {
   EXPECT_THROW(QmpClient(server.path()), Error);
 }
 
+TEST(QmpClient, AHostileReplyIsAnErrorNotACrash) {
+  // A reply nested 100,000 deep used to overflow the engine's stack.
+  for (const std::string& reply : {std::string(100000, '[') + std::string(100000, ']'), std::string("{\"return\": 4e3000}")}) {
+    FakeQmp server([&](int fd) {
+      FakeQmp::say(fd, kGreeting);
+      FakeQmp::hear(fd);
+      FakeQmp::say(fd, reply + "\n");
+    });
+    try {
+      QmpClient qmp(server.path());
+      FAIL() << "negotiated with a hostile reply";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::Target);
+      EXPECT_NE(std::string(e.what()).find("sent invalid JSON"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(QmpClient, SilentPeerTimesOut) {
   FakeQmp server([](int) { std::this_thread::sleep_for(std::chrono::milliseconds(400)); });
   try {

@@ -427,6 +427,26 @@ TEST(StreamErrors, TrailingBytesAfterVmdesc) {
   expect_error(s, n, "1 trailing bytes after the vmdesc");
 }
 
+TEST(StreamErrors, AVmdescNestedTooDeeplyIsRefused) {
+  auto s = full_stream().bytes;
+  // The vmdesc is the tail: u8 0x06, be32 length, JSON.
+  std::size_t at = s.size();
+  for (std::size_t p = 0; p + 5 <= s.size(); ++p) {
+    const std::size_t len = (std::size_t{s[p + 1]} << 24) | (std::size_t{s[p + 2]} << 16) | (std::size_t{s[p + 3]} << 8) | s[p + 4];
+    if (s[p] == 0x06 && len == s.size() - p - 5) at = p;
+  }
+  ASSERT_LT(at, s.size());
+  s.resize(at);
+  std::string deep;
+  for (int i = 0; i < 100000; ++i) deep += "{\"a\":";
+  deep += "1" + std::string(100000, '}');
+  ByteWriter w(s);
+  w.u8(0x06);
+  w.be32(static_cast<uint32_t>(deep.size()));
+  w.bytes(std::vector<uint8_t>(deep.begin(), deep.end()));
+  expect_error(s, at, "vmdesc is not valid JSON: JSON nested deeper than 64 levels");
+}
+
 TEST(StreamErrors, ChunkedFeedingReportsTheSameError) {
   auto s = with_part(prefix(), 1, ram_flag::kZero, "pc.ram");
   s.push_back(0);

@@ -128,6 +128,25 @@ TEST_F(VmQmp, MalformedRequests)
     EXPECT_EQ(vm.pauses, 0);
 }
 
+TEST_F(VmQmp, HostileJsonGetsAnErrorReplyAndTheSessionGoesOn)
+{
+    // An `id` of 100,000 nested arrays used to overflow the stack when the
+    // reply copied it; a number outside double range escaped as an
+    // exception that ended dpdc-vm. Both before capabilities are negotiated.
+    const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+    for (const std::string& text : {"{\"execute\": \"qmp_capabilities\", \"id\": " + deep + "}",
+                                    std::string("{\"execute\": \"qmp_capabilities\", \"arguments\": {\"x\": 4e3000}}"),
+                                    std::string("4e3000")}) {
+        auto out = session.handle_text(text);
+        ASSERT_EQ(out.size(), 1u);
+        EXPECT_EQ(out[0]["error"]["class"], "GenericError");
+        EXPECT_EQ(out[0]["error"]["desc"].get<std::string>().rfind("JSON parse error: ", 0), 0u) << out[0].dump();
+    }
+    EXPECT_FALSE(session.negotiated());
+    negotiate();
+    EXPECT_EQ(one({{"execute", "query-status"}})["return"]["status"], "running");
+}
+
 TEST_F(VmQmp, QueryStatusStopCont)
 {
     negotiate();

@@ -5,6 +5,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "dpdc/peer_json.h"
 #include "base64.h"  // dpdc_stream's (RFC 4648): the engine decodes with the same code
 
 namespace dpdc::vm {
@@ -92,8 +93,8 @@ std::vector<json> QmpSession::handle_text(std::string_view text)
 {
     json request;
     try {
-        request = json::parse(text);
-    } catch (const json::parse_error& e) {
+        request = dpdc::parse_peer_json(text);
+    } catch (const dpdc::PeerJsonError& e) {
         return {error_reply("GenericError", std::string("JSON parse error: ") + e.what())};
     }
     return handle(request);
