@@ -57,9 +57,7 @@ QemuDeviceCapture capture_qemu_stream(std::span<const std::uint8_t> bytes) {
         throw Error(ErrorKind::Runtime, "QEMU's stream carries a migration command (postcopy or colo?); the engine "
                                         "supports plain precopy streams only");
       } else if (auto* vd = std::get_if<stream::VmdescEvent>(&ev)) {
-        for (const auto& d : vd->json.value("devices", nlohmann::json::array())) {
-          vmdesc[section_key(d.value("name", ""), d.value("instance_id", 0u))] = d;
-        }
+        for (const auto& d : stream::vmdesc_devices(vd->json)) vmdesc[section_key(d.name, d.instance_id)] = *d.entry;
       }
     });
   } catch (const stream::StreamError& e) {

@@ -58,10 +58,7 @@ class Collector {
   void on(const EofEvent&) {}
   void on(const VmdescEvent& e) {
     report.has_vmdesc = true;
-    if (e.json.contains("devices") && e.json["devices"].is_array())
-      for (const auto& d : e.json["devices"])
-        report.vmdesc_devices.push_back(d.value("name", std::string("?")) + "/" +
-                                        std::to_string(d.value("instance_id", 0)));
+    for (const auto& d : vmdesc_devices(e.json)) report.vmdesc_devices.push_back(d.name + "/" + std::to_string(d.instance_id));
   }
   size_t current_ = 0;
 };

@@ -27,6 +27,22 @@ bool printable_idstr(std::span<const uint8_t> s) {
 
 }  // namespace
 
+std::vector<VmdescDevice> vmdesc_devices(const nlohmann::json& vmdesc) {
+  std::vector<VmdescDevice> out;
+  if (!vmdesc.is_object()) return out;
+  const auto devices = vmdesc.find("devices");
+  if (devices == vmdesc.end() || !devices->is_array()) return out;
+  for (const auto& d : *devices) {
+    if (!d.is_object()) continue;
+    const auto name = d.find("name");
+    if (name == d.end() || !name->is_string()) continue;
+    const auto instance = d.find("instance_id");
+    if (instance != d.end() && !(instance->is_number_unsigned() && instance->get<uint64_t>() <= UINT32_MAX)) continue;
+    out.push_back({name->get<std::string>(), instance == d.end() ? 0u : instance->get<uint32_t>(), &d});
+  }
+  return out;
+}
+
 std::string_view section_type_name(uint8_t type) {
   switch (static_cast<SectionType>(type)) {
     case SectionType::Eof: return "EOF";
@@ -109,12 +125,17 @@ std::optional<Event> StreamReader::step(ByteReader& r) {
         r.fail_at(start, "unexpected byte " + hex(t) + " after EOF (expected vmdesc 0x06)");
       // u8 0x06, be32 length, JSON.
       uint32_t len = r.be32();
+      if (len > options_.max_vmdesc_bytes)
+        r.fail_at(start, "vmdesc of " + std::to_string(len) + " bytes is over the limit of " +
+                             std::to_string(options_.max_vmdesc_bytes >> 20) + " MiB");
       auto text = r.bytes(len);
       nlohmann::json json;
-      try {
-        json = parse_peer_json(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
-      } catch (const PeerJsonError& e) {
-        r.fail_at(start, std::string("vmdesc is not valid JSON: ") + e.what());
+      if (options_.parse_vmdesc) {
+        try {
+          json = parse_peer_json(std::string_view(reinterpret_cast<const char*>(text.data()), text.size()));
+        } catch (const PeerJsonError& e) {
+          r.fail_at(start, std::string("vmdesc is not valid JSON: ") + e.what());
+        }
       }
       state_ = State::Done;
       return VmdescEvent{start, std::move(json)};
@@ -230,16 +251,35 @@ std::optional<Event> StreamReader::top_level(ByteReader& r) {
   r.fail_at(start, "unknown section type " + hex(t));
 }
 
-// Is what `r` points at (just after a candidate footer) a valid next record?
-// Truncation propagates: the caller needs more input to decide.
-bool StreamReader::plausible_next(ByteReader r) const {
+// Is what `r` points at (just after a candidate footer of section
+// `current_id`) a valid next record? Truncation propagates: the caller needs
+// more input to decide.
+bool StreamReader::plausible_next(ByteReader r, uint32_t current_id) const {
   const uint8_t t = r.u8();
   switch (static_cast<SectionType>(t)) {
-    case SectionType::Eof:
-      if (r.at_end() && finished_) return true;
+    case SectionType::Eof: {
+      // The stream's last item: nothing follows, or a whole vmdesc that is a
+      // JSON object (QEMU's) or else reaches exactly the end of the input.
+      // Until finish() more input may come.
+      if (r.at_end()) {
+        if (finished_) return true;
+        r.u8();  // throws StreamTruncated: decide with more input, or at finish()
+      }
       if (r.u8() != static_cast<uint8_t>(SectionType::Vmdesc)) return false;
-      r.be32();
-      return r.u8() == '{';
+      const uint32_t len = r.be32();
+      // Taken as the end: the vmdesc step then refuses it with the limit,
+      // without the reader holding that much input first.
+      if (len > options_.max_vmdesc_bytes) return true;
+      if (r.remaining() < len && finished_) return false;
+      const auto text = r.bytes(len);  // throws StreamTruncated while more may come
+      const auto first = std::find_if(text.begin(), text.end(), [](uint8_t c) {
+        return c != ' ' && c != '\t' && c != '\n' && c != '\r';
+      });
+      if (first != text.end() && *first == '{') return true;
+      if (!r.at_end()) return false;
+      if (!finished_) r.u8();  // throws StreamTruncated: bytes may still follow
+      return true;
+    }
     case SectionType::Start:
     case SectionType::Full: {
       r.be32();
@@ -250,7 +290,10 @@ bool StreamReader::plausible_next(ByteReader r) const {
       return true;
     }
     case SectionType::Part:
-    case SectionType::End: return sections_.count(r.be32()) != 0;
+    case SectionType::End: {
+      const uint32_t id = r.be32();
+      return id == current_id || sections_.count(id) != 0;
+    }
     case SectionType::Command: {
       r.be16();
       r.be16();
@@ -268,15 +311,31 @@ Event StreamReader::opaque_section(ByteReader& r, uint64_t start, SectionType ty
                              static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id)};
   const uint8_t* base = buf_.data() + pos_;  // r's span starts at buf_[pos_]
   const size_t end = buf_.size() - pos_;
+  // A footer further than this cannot end a payload within the limit.
+  const uint64_t window = payload_pos + options_.max_device_payload_bytes + 5;
+  const size_t stop = static_cast<size_t>(std::min<uint64_t>(end, window));
   size_t i = payload_pos;
+  if (scan_item_ == start && scan_next_ > base_ + pos_ + i) i = static_cast<size_t>(scan_next_ - (base_ + pos_));
+  // Before each wait for input: where to resume, so no byte is scanned twice.
+  auto resume_at = [&](size_t at) {
+    scan_item_ = start;
+    scan_next_ = base_ + pos_ + at;
+  };
   while (true) {
-    const void* hit = i < end ? std::memchr(base + i, 0x7e, end - i) : nullptr;
+    const void* hit = i < stop ? std::memchr(base + i, 0x7e, stop - i) : nullptr;
     if (!hit) {
+      if (end >= window) {
+        r.fail_at(start, "device section '" + info.idstr + "' has no footer within " +
+                             std::to_string(options_.max_device_payload_bytes >> 20) +
+                             " MiB: not a QEMU migration stream, or a corrupt one");
+      }
+      resume_at(end);
       r.seek(end);
       r.u8();  // throws StreamTruncated: no footer in the data we have
     }
     i = static_cast<size_t>(static_cast<const uint8_t*>(hit) - base);
     if (end - i < 5) {
+      resume_at(i);
       r.seek(end);
       r.bytes(5 - (end - i));  // truncated inside a candidate footer
     }
@@ -284,10 +343,22 @@ Event StreamReader::opaque_section(ByteReader& r, uint64_t start, SectionType ty
       ByteReader after(std::span<const uint8_t>(base, end), base_ + pos_);
       after.set_context(r.context());
       after.seek(i + 5);
-      if (plausible_next(after)) break;
+      bool plausible = false;
+      try {
+        plausible = plausible_next(after, id);
+      } catch (const StreamTruncated&) {
+        // Once the input is complete, a candidate whose next record would run
+        // past its end is simply not the footer: the real one may follow.
+        if (!finished_) {
+          resume_at(i);
+          throw;
+        }
+      }
+      if (plausible) break;
     }
     ++i;
   }
+  scan_item_ = UINT64_MAX;
   auto payload = std::span<const uint8_t>(base + payload_pos, i - payload_pos);
   r.seek(i + 5);
   return DeviceSectionEvent{start, type, id, info.idstr, info.instance_id, info.version_id, payload,

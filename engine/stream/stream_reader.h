@@ -18,7 +18,8 @@
 // previous block across PART sections, so CONTINUE may open a section), page offset outside
 // the block's used length or not page-aligned, unknown RAM flag bits (XBZRLE,
 // compression, multifd: not supported), footer missing or with the wrong id,
-// bytes after the vmdesc.
+// a device section or a vmdesc past ReaderOptions's limits, a vmdesc that is
+// not JSON or nests too deeply (dpdc/peer_json.h), bytes after the vmdesc.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -73,11 +74,16 @@ struct SectionEndEvent {
 // START/PART/END of iterable devices other than "ram". Device payloads carry no
 // length, so the payload is taken to run until the first "0x7e + be32 section
 // id" that is followed by a plausible next record: EOF (then vmdesc or end of
-// input), START/FULL with a printable idstr, PART/END of a known section id, or
-// a command. Limit: a payload containing those exact bytes (footer + id + a
+// input), START/FULL with a printable idstr, PART/END of a known section id (the
+// section's own included: an iterable device's PART may follow its START), or
+// a command. EOF is plausible only as the stream's last item: nothing after it,
+// or a vmdesc that ends exactly where the input ends (decided once finish() is
+// called). Limit: a payload containing those exact bytes (footer + id + a
 // plausible header) would be cut short; the footer then fails to match in the
 // next record or the device fails to load. Proper parsing needs the vmstate
-// field list, which only the vmdesc (at the very end) describes.
+// field list, which only the vmdesc (at the very end) describes. The search
+// resumes where it stopped when more input arrives (a payload is scanned
+// once, however it is fed), and gives up past ReaderOptions's limit.
 struct DeviceSectionEvent {
   uint64_t offset = 0;
   SectionType type = SectionType::Full;
@@ -99,13 +105,33 @@ struct VmdescEvent {
   uint64_t offset = 0;
   nlohmann::json json;  // {"page_size":..,"devices":[...]}
 };
+// The device entries of a vmdesc that name a device: objects with a string
+// "name" and an unsigned "instance_id" (0 when absent). Anything else in a
+// peer's vmdesc is skipped, never an exception.
+struct VmdescDevice {
+  std::string name;
+  uint32_t instance_id = 0;
+  const nlohmann::json* entry = nullptr;  // points into the vmdesc
+};
+std::vector<VmdescDevice> vmdesc_devices(const nlohmann::json& vmdesc);
 
 using Event = std::variant<HeaderEvent, ConfigurationEvent, SectionBeginEvent, RamSetupEvent, RamPageEvent,
                            SectionEndEvent, DeviceSectionEvent, CommandEvent, EofEvent, VmdescEvent>;
 
+// Bounds on what a peer can make the reader hold. A QEMU device section's
+// state is kilobytes (a few MiB for the largest devices); a vmdesc describes
+// each device in a few hundred bytes.
+struct ReaderOptions {
+  uint64_t max_device_payload_bytes = uint64_t{256} << 20;
+  uint32_t max_vmdesc_bytes = 16u << 20;
+  // false: the vmdesc is checked for its length and skipped, not parsed
+  // (VmdescEvent::json stays null): for a destination that has no use for it.
+  bool parse_vmdesc = true;
+};
+
 class StreamReader {
  public:
-  StreamReader() = default;
+  explicit StreamReader(ReaderOptions options = {}) : options_(options) {}
 
   void feed(std::span<const uint8_t> bytes);
   void finish() noexcept { finished_ = true; }  // no more input: truncation is an error now
@@ -127,9 +153,14 @@ class StreamReader {
   std::optional<Event> top_level(ByteReader& r);
   std::optional<Event> ram_record(ByteReader& r);
   Event opaque_section(ByteReader& r, uint64_t start, SectionType type, uint32_t id, const SectionInfo& info);
-  bool plausible_next(ByteReader r) const;
+  bool plausible_next(ByteReader r, uint32_t current_id) const;
   std::string context() const;
 
+  ReaderOptions options_;
+  // Where the footer search of a device section stopped for want of input:
+  // the section's stream offset, and the stream offset to resume from.
+  uint64_t scan_item_ = UINT64_MAX;
+  uint64_t scan_next_ = 0;
   std::vector<uint8_t> buf_;
   size_t pos_ = 0;     // first unconsumed byte of buf_
   uint64_t base_ = 0;  // stream offset of buf_[0]

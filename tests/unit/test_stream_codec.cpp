@@ -447,6 +447,154 @@ TEST(StreamErrors, AVmdescNestedTooDeeplyIsRefused) {
   expect_error(s, at, "vmdesc is not valid JSON: JSON nested deeper than 64 levels");
 }
 
+// A device section's header, as QEMU writes it: u8 type, be32 id, then for
+// START/FULL the idstr, instance and version.
+void device_header(std::vector<uint8_t>& s, uint8_t type, uint32_t id, const std::string& idstr = "") {
+  ByteWriter w(s);
+  w.u8(type);
+  w.be32(id);
+  if (type == 0x01 || type == 0x04) {
+    w.str(idstr);
+    w.be32(0);
+    w.be32(1);
+  }
+}
+void footer(std::vector<uint8_t>& s, uint32_t id) {
+  ByteWriter w(s);
+  w.u8(0x7e);
+  w.be32(id);
+}
+void vmdesc(std::vector<uint8_t>& s, const std::string& text) {
+  ByteWriter w(s);
+  w.u8(0x00);
+  w.u8(0x06);
+  w.be32(static_cast<uint32_t>(text.size()));
+  w.bytes(std::vector<uint8_t>(text.begin(), text.end()));
+}
+
+TEST(StreamDevices, AnIterableDevicesPartRightAfterItsStartIsItsOwnSection) {
+  auto s = prefix();
+  device_header(s, 0x01, 2, "block");  // START of an iterable device
+  s.insert(s.end(), {1, 2, 3});
+  footer(s, 2);
+  device_header(s, 0x02, 2);  // its first PART, straight after
+  s.insert(s.end(), {4, 5});
+  footer(s, 2);
+  device_header(s, 0x03, 2);
+  footer(s, 2);
+  s.push_back(0x00);  // EOF, no vmdesc
+  auto ev = parse_whole(s);
+  std::vector<std::string> devices;
+  for (const auto& e : ev)
+    if (e.rfind("device", 0) == 0) devices.push_back(e);
+  EXPECT_EQ(devices, (std::vector<std::string>{"device block/0 v1 id 2 payload 3 size 27",
+                                               "device block/0 v1 id 2 payload 2 size 12",
+                                               "device block/0 v1 id 2 payload 0 size 10"}));
+  EXPECT_EQ(parse_chunked(s, 1), ev);
+}
+
+TEST(StreamDevices, AVmdescThatIsNoJsonObjectStillEndsTheLastSection) {
+  for (const std::string& text : {std::string(" {\"page_size\": 4096, \"devices\": []}"), std::string("[1]")}) {
+    auto s = prefix();
+    device_header(s, 0x04, 2, "timer");
+    s.insert(s.end(), {9, 9});
+    footer(s, 2);
+    vmdesc(s, text);
+    auto ev = parse_whole(s);
+    ASSERT_GE(ev.size(), 3u) << text;
+    EXPECT_EQ(ev[ev.size() - 3], "device timer/0 v1 id 2 payload 2 size 26") << text;
+    EXPECT_EQ(ev.back(), "vmdesc " + nlohmann::json::parse(text).dump()) << text;
+    EXPECT_EQ(parse_chunked(s, 3), ev) << text;
+  }
+}
+
+TEST(StreamDevices, AStreamWhosePayloadEndsInAFooterLookalikeIsNotTruncated) {
+  // The last device's payload ends in "footer of this section + FULL" whose
+  // header would run past the end of the input; the real footer follows,
+  // then EOF. The lookalike is not the footer: the stream is whole.
+  auto s = prefix();
+  device_header(s, 0x04, 3, "globalstate");
+  s.insert(s.end(), {1, 2, 0x7e, 0, 0, 0, 3, 0x04});
+  footer(s, 3);
+  s.push_back(0x00);
+  auto ev = parse_whole(s);
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_EQ(ev[ev.size() - 2], "device globalstate/0 v1 id 3 payload 8 size 38");
+  EXPECT_EQ(ev.back().rfind("eof", 0), 0u);
+}
+
+TEST(StreamDevices, ADeviceSectionWithoutAFooterStopsAtTheLimitNotAtTheMemory) {
+  auto s = prefix();
+  const uint64_t section = s.size();
+  device_header(s, 0x04, 2, "timer");
+  StreamReader r(ReaderOptions{.max_device_payload_bytes = 1 << 20});
+  r.feed(s);
+  while (r.next()) {
+  }
+  const std::vector<uint8_t> chunk(64 * 1024, 0x7e);  // footer bytes with the wrong id, forever
+  std::size_t fed = 0;
+  try {
+    for (; fed < (4u << 20); fed += chunk.size()) {
+      r.feed(chunk);
+      while (r.next()) {
+      }
+    }
+    ADD_FAILURE() << "fed 4 MiB of payload without an error";
+  } catch (const StreamError& e) {
+    EXPECT_EQ(e.offset(), section);
+    EXPECT_NE(std::string(e.what()).find("device section 'timer' has no footer within 1 MiB"), std::string::npos)
+        << e.what();
+    EXPECT_LE(fed, (1u << 20) + chunk.size());
+  }
+}
+
+TEST(StreamDevices, AVmdescOverTheLimitIsRefusedAndOneNotWantedIsNotParsed) {
+  auto s = prefix();
+  device_header(s, 0x04, 2, "timer");
+  footer(s, 2);
+  const uint64_t eof = s.size();
+  vmdesc(s, "{\"page_size\": 4096, \"devices\": [{\"name\": \"timer\"}]}");
+  {
+    StreamReader r(ReaderOptions{.max_vmdesc_bytes = 16});
+    r.feed(s);
+    r.finish();
+    try {
+      while (r.next()) {
+      }
+      ADD_FAILURE() << "no error";
+    } catch (const StreamError& e) {
+      EXPECT_EQ(e.offset(), eof + 1);
+      EXPECT_NE(std::string(e.what()).find("vmdesc of 51 bytes is over the limit"), std::string::npos) << e.what();
+    }
+  }
+  StreamReader r(ReaderOptions{.parse_vmdesc = false});
+  r.feed(s);
+  r.finish();
+  bool seen = false;
+  while (auto ev = r.next()) {
+    if (auto* v = std::get_if<VmdescEvent>(&*ev)) {
+      seen = true;
+      EXPECT_TRUE(v->json.is_null());
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_TRUE(r.done());
+}
+
+TEST(StreamDevices, VmdescEntriesThatNameNoDeviceAreSkipped) {
+  auto v = nlohmann::json::parse(R"({"devices": [{"name": "timer", "instance_id": 1}, {"name": 5}, 7, {"instance_id": 2},
+                                                 {"name": "rtc"}, {"name": "x", "instance_id": -1}, {"name": "y", "instance_id": "0"}]})");
+  auto d = vmdesc_devices(v);
+  ASSERT_EQ(d.size(), 2u);
+  EXPECT_EQ(d[0].name, "timer");
+  EXPECT_EQ(d[0].instance_id, 1u);
+  EXPECT_EQ(*d[0].entry, v["devices"][0]);
+  EXPECT_EQ(d[1].name, "rtc");
+  EXPECT_EQ(d[1].instance_id, 0u);
+  for (const char* bad : {"[1]", "{\"devices\": 3}", "{\"devices\": {\"name\": \"a\"}}", "null"})
+    EXPECT_TRUE(vmdesc_devices(nlohmann::json::parse(bad)).empty()) << bad;
+}
+
 TEST(StreamErrors, ChunkedFeedingReportsTheSameError) {
   auto s = with_part(prefix(), 1, ram_flag::kZero, "pc.ram");
   s.push_back(0);

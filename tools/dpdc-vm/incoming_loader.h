@@ -62,7 +62,8 @@ private:
     std::span<std::uint8_t> ram_;
     MachineState local_;
     bool workload_given_;
-    stream::StreamReader reader_;
+    // The vmdesc describes the source's devices for tools; dpdc-vm does not read it.
+    stream::StreamReader reader_{stream::ReaderOptions{.parse_vmdesc = false}};
     std::uint64_t fed_ = 0;
     bool configured_ = false;
     bool ram_setup_ = false;
