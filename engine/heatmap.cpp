@@ -1,5 +1,7 @@
 #include "heatmap.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -8,6 +10,7 @@
 #include <fstream>
 
 #include "dpdc/error.h"
+#include "output_file.h"
 #include "hold_replay.h"
 
 namespace dpdc {
@@ -161,13 +164,9 @@ Heatmap build_heatmap(const Trace& trace, const HeatmapOptions& options) {
 void write_heatmap_svg(const Trace& trace, const HeatmapOptions& options, const std::string& out_path) {
   if (out_path.empty()) usage("no heatmap output path; pass --out FILE.svg");
   std::string svg = render_svg(build_heatmap(trace, options), options);
-  std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
-  if (!out) {
-    usage("cannot write heatmap " + out_path + ": " + std::strerror(errno) + "; pass a writable --out path");
-  }
-  out.write(svg.data(), static_cast<std::streamsize>(svg.size()));
-  out.close();
-  if (!out) throw Error(ErrorKind::Runtime, "writing heatmap " + out_path + " failed (disk full?)");
+  UniqueFd out = create_output_file(out_path, "heatmap");
+  write_all(out.get(), std::span(reinterpret_cast<const std::uint8_t*>(svg.data()), svg.size()), out_path);
+  if (::close(out.release()) != 0) throw Error(ErrorKind::Runtime, "writing heatmap " + out_path + " failed (disk full?)");
 }
 
 }  // namespace dpdc

@@ -2,17 +2,18 @@
 // Writes the tracker's recorded dirty events to a trace file as they come
 // (engine/trace.h format), so a long recording never sits in memory.
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include "dpdc/dirty_track.h"
+#include "dpdc/unique_fd.h"
 
 namespace dpdc {
 
 class TraceRecorder {
  public:
   // Event times are stored relative to start_ns (CLOCK_MONOTONIC, as the kernel stamps them).
+  // `path` is created as create_output_file() says (a symbolic link is refused).
   TraceRecorder(const std::string& path, std::uint64_t pages, std::uint64_t start_ns);
   void add(const dpdc_event& e);
   // Flushes and writes the duration into the header. Throws Error on I/O failure.
@@ -25,7 +26,7 @@ class TraceRecorder {
   void flush();
   std::string path_;
   std::uint64_t pages_, start_ns_;
-  std::ofstream out_;
+  UniqueFd out_;
   std::vector<std::uint8_t> buf_;
   std::uint64_t events_ = 0;
 };

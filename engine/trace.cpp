@@ -1,11 +1,14 @@
 #include "trace.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
 #include "dpdc/error.h"
+#include "output_file.h"
 
 namespace dpdc {
 
@@ -92,10 +95,9 @@ Trace read_trace_file(const std::string& path) {
 
 void write_trace_file(const std::string& path, const Trace& trace) {
   auto bytes = encode_trace(trace);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw Error(ErrorKind::Usage, "cannot create trace " + path + ": " + std::strerror(errno));
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
-  if (!out) throw Error(ErrorKind::Runtime, "writing trace " + path + " failed");
+  UniqueFd out = create_output_file(path, "trace");
+  write_all(out.get(), bytes, path);
+  if (::close(out.release()) != 0) throw Error(ErrorKind::Runtime, "writing trace " + path + " failed");
 }
 
 }  // namespace dpdc

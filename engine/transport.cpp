@@ -14,6 +14,7 @@
 
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
+#include "output_file.h"
 
 namespace dpdc {
 
@@ -33,9 +34,7 @@ void sleep_ns(std::uint64_t ns) {
 UniqueFd open_destination(const Destination& d) {
   switch (d.kind) {
     case Destination::Kind::File: {
-      int fd = ::open(d.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) throw_errno(errno, "cannot create " + d.path);
-      return UniqueFd(fd);
+      return create_output_file(d.path, "migration stream");
     }
     case Destination::Kind::Unix: {
       UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
