@@ -12,7 +12,10 @@
 //   2. The driver sends `send` in increasing page order, in batches. Before
 //      each batch it refreshes `dirtied_now` (pages dirtied since the round
 //      began) and asks skip_in_flight() for each page of the batch; a skipped
-//      page is not sent and, being dirty, is a candidate next round.
+//      page is not sent and, being dirty, is a candidate next round. The
+//      driver itself also skips, whatever the policy, a page whose copy could
+//      not be trusted yet (it awaits a ring reset; precopy.h); it counts in
+//      `skipped` too and stays a candidate.
 //   3. finish_round() reports what happened; the policy answers whether to
 //      stop iterating. After a stop the guest is paused and the last round
 //      sends every candidate, held or not.
