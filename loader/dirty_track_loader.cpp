@@ -326,9 +326,10 @@ std::vector<std::filesystem::path> DirtyTracker::remove_stale_pins(const std::fi
   std::vector<std::filesystem::path> removed;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(pin_root, ec)) {
-    if (!entry.is_directory()) continue;
+    const std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
     if (owner_alive(entry.path())) continue;
-    for (const auto& f : std::filesystem::directory_iterator(entry.path(), ec)) ::unlink(f.path().c_str());
+    for (const PinnedMap& m : kPinnedMaps) ::unlink((entry.path() / m.name).c_str());
     if (::rmdir(entry.path().c_str()) == 0) removed.push_back(entry.path());
   }
   return removed;

@@ -94,7 +94,9 @@ class DirtyTracker {
   int program_fd(TrackerProgram program) const;
 
   // Removes pin directories under pin_root whose engine is no longer running.
-  // Returns the directories removed.
+  // Only what an engine pins is touched: directories named by a pid, and in
+  // them the tracker's own map names; a directory that still holds anything
+  // else stays (with the tracker's pins gone). Returns the directories removed.
   static std::vector<std::filesystem::path> remove_stale_pins(const std::filesystem::path& pin_root);
 
  private:
