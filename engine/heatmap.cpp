@@ -3,15 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "dpdc/error.h"
-#include "output_file.h"
 #include "hold_replay.h"
+#include "output_file.h"
 
 namespace dpdc {
 

@@ -68,7 +68,9 @@ void LiveWorld::await_reset() {
       hz > 0 ? std::min<std::int64_t>(2'000'000'000, static_cast<std::int64_t>(2e9 / hz)) : 1'000'000'000);
   const auto until = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < until && source_.reprotections() == before) {
-    if (options_.interrupt ? options_.interrupt->sleep_for(5ms) : (std::this_thread::sleep_for(5ms), false)) {
+    if (!options_.interrupt) {
+      std::this_thread::sleep_for(5ms);
+    } else if (options_.interrupt->sleep_for(5ms)) {
       throw Error(ErrorKind::Interrupted, "interrupted before the switchover; the source guest keeps running");
     }
   }

@@ -57,9 +57,9 @@ class RoundSender {
         start_ns_(start_ns) {}
 
   // `awaiting` receives the pages skipped because they awaited a
-  // re-protection (live rounds only); `awaited` counts them.
-  void send(const Bitmap& pages, Bitmap& dirtied_now, Bitmap& unproven, Bitmap& awaiting, std::uint64_t& awaited,
-            bool final_round, RoundResult& r) {
+  // re-protection (live rounds only).
+  void send(const Bitmap& pages, Bitmap& dirtied_now, Bitmap& unproven, Bitmap& awaiting, bool final_round,
+            RoundResult& r) {
     std::vector<std::uint64_t> batch;
     batch.reserve(options_.batch_pages);
     const std::uint64_t total = pages.count();
@@ -87,7 +87,6 @@ class RoundSender {
       }
       if (!final_round && world_.awaiting_reset(p)) {
         ++r.skipped;
-        ++awaited;
         awaiting.set(p);
         return;
       }
@@ -157,7 +156,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
     unproven.clear();
     awaiting.clear();
     world.begin_round(round, false);
-    sender.send(send, dirtied_now, unproven, awaiting, st.awaiting_reset, false, r);
+    sender.send(send, dirtied_now, unproven, awaiting, false, r);
     world.end_round(round, false);
     world.collect_dirty(dirtied_now);
     r.duration_ns = world.now_ns() - t0;
@@ -165,6 +164,7 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
         r.duration_ns ? static_cast<double>(r.bytes) * 1e9 / static_cast<double>(r.duration_ns) : bandwidth;
     if (r.bytes > 0) bandwidth = r.bandwidth_bytes_per_s;
     st.unproven = unproven.count();
+    st.awaiting_reset = awaiting.count();
     log.dirtied(dirtied_now, report);
 
     // Next round's candidates: what was not sent (held or skipped), what was
@@ -210,13 +210,12 @@ PrecopyReport run_precopy(PrecopyWorld& world, Policy& policy, const PrecopyOpti
   fin.result.round = report.totals.rounds + 1;
   world.begin_round(fin.result.round, true);
   unproven.clear();
-  std::uint64_t none = 0;
-  sender.send(candidates, dirtied_now, unproven, awaiting, none, true, fin.result);
+  sender.send(candidates, dirtied_now, unproven, awaiting, true, fin.result);
   const std::uint64_t known_at = world.now_ns();
   world.finish_last_collect();
   const std::uint64_t scanned_at = world.now_ns();
   last.subtract(candidates);
-  sender.send(last, dirtied_now, unproven, awaiting, none, true, fin.result);
+  sender.send(last, dirtied_now, unproven, awaiting, true, fin.result);
   candidates |= last;
   fin.result.candidates = candidates.count();
   world.end_round(fin.result.round, true);

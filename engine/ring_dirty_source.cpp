@@ -38,13 +38,12 @@ double fastest_reset_rate_hz(std::span<const dpdc_ring> then, std::span<const dp
 }
 
 double RingDirtySource::history_resolution_hz() {
-  std::vector<dpdc_ring> now(vcpus_);
-  for (std::uint32_t i = 0; i < vcpus_; ++i) {
-    now[i] = tracker_.ring(i).value_or(dpdc_ring{});
+  // Measured up to the latest collect(): the driver plans right after one.
+  for (std::size_t i = 0; i < std::min(first_seen_.size(), collected_rings_.size()); ++i) {
     // A ring not reset yet when the source began is measured from its first reset.
-    if (first_seen_[i].resets == 0) first_seen_[i] = now[i];
+    if (first_seen_[i].resets == 0) first_seen_[i] = collected_rings_[i];
   }
-  return fastest_reset_rate_hz(first_seen_, now);
+  return fastest_reset_rate_hz(first_seen_, collected_rings_);
 }
 
 void RingDirtySource::collect(Bitmap& out, Scan scan) {
@@ -59,12 +58,14 @@ void RingDirtySource::collect(Bitmap& out, Scan scan) {
     std::uint64_t bits = std::atomic_ref<std::uint64_t>(words[i]).exchange(0, std::memory_order_acq_rel);
     if (bits) out.or_word(i, bits);
   }
+  // The rings as of this collection, for awaiting_reset() and the history's
+  // resolution until the next one.
+  sample_rings(collected_rings_, collected_twice_);
   // Entries KVM overwrote before the programs could account them name pages
   // no one knows: every page may be dirty. Likewise, with the guest stopped,
   // a vCPU ring the programs never saw may hold pushes that sync() cannot
   // reach, if a call was ever skipped (otherwise it holds none: an idle
   // guest's vCPU pushes nothing and must not cost a resend of all RAM).
-  sample_rings(collected_rings_, collected_twice_);
   const std::uint64_t lost = tracker_.counters().lost;
   if (lost != lost_seen_ || (stopped_ && unseen > 0 && tracker_.skipped_calls() > 0)) {
     lost_seen_ = lost;

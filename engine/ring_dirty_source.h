@@ -44,8 +44,8 @@ class RingDirtySource final : public DirtySource {
   void before_reads() override;
   bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) override;
   void guest_stopped() override { stopped_ = true; }
-  // The fastest vCPU ring's resets per second since the source began,
-  // measured between reset events in the kernel's clock.
+  // The fastest vCPU ring's resets per second from the source's start to the
+  // latest collect(), measured between reset events in the kernel's clock.
   double history_resolution_hz() override;
   // !page_proven() against the rings as of the latest collect().
   bool awaiting_reset(std::uint64_t page) const override;
@@ -60,7 +60,8 @@ class RingDirtySource final : public DirtySource {
   bool stopped_ = false;
   std::uint64_t lost_seen_ = 0;  // counters().lost already answered by marking every page
   std::vector<dpdc_ring> first_seen_;  // each ring as of the source's start
-  // The rings as of the latest collect(), for awaiting_reset(). Only ever
+  // The rings as of the latest collect(), for awaiting_reset() and
+  // history_resolution_hz(). For the former only ever
   // older than the sample before_reads() takes for the proof itself, so a
   // page judged provable here may still turn out unproven (and is sent
   // again), never the reverse.
