@@ -77,8 +77,8 @@ struct SectionEndEvent {
 // input), START/FULL with a printable idstr, PART/END of a known section id (the
 // section's own included: an iterable device's PART may follow its START), or
 // a command. EOF is plausible only as the stream's last item: nothing after it,
-// or a vmdesc that ends exactly where the input ends (decided once finish() is
-// called). Limit: a payload containing those exact bytes (footer + id + a
+// or a whole vmdesc that is a JSON object (QEMU's) or else ends exactly where
+// the input ends (decided once finish() is called). Limit: a payload containing those exact bytes (footer + id + a
 // plausible header) would be cut short; the footer then fails to match in the
 // next record or the device fails to load. Proper parsing needs the vmstate
 // field list, which only the vmdesc (at the very end) describes. The search
