@@ -140,7 +140,7 @@ if kill -0 "$qemu_pid" 2>/dev/null; then
     echo "vm: kernel $kernel ($release): still running after $timeout s; where its CPUs are:" >&2
     smap=$(ls "$work/out/kallsyms" "$kdir"/root/boot/System.map-* 2>/dev/null | head -1 || true)
     timeout 30 python3 "$here/guest-state.py" "$work/monitor.sock" "${smap:-/dev/null}" >&2 || true
-    kill "$qemu_pid" 2>/dev/null
+    kill "$qemu_pid" 2>/dev/null || true  # it may have stopped meanwhile
     for _ in $(seq 50); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.2; done
     kill -KILL "$qemu_pid" 2>/dev/null || true
 fi
@@ -152,7 +152,11 @@ qemu_pid=
 wait 2>/dev/null || true
 elapsed=$(($(date +%s) - start))
 [[ -n $log ]] && sed 's/\r$//' "$work/console.log" >"$log"
-[[ -n $outdir ]] && { mkdir -p "$outdir"; cp -a "$work/out/files/." "$outdir/"; }
+# A guest stopped at the deadline may have written nothing back.
+if [[ -n $outdir ]]; then
+    mkdir -p "$outdir"
+    if [[ -d $work/out/files ]]; then cp -a "$work/out/files/." "$outdir/"; fi
+fi
 
 crash=$(grep -aE 'Oops|BUG:|Kernel panic|general protection fault|kernel BUG' "$work/console.log" | head -5 || true)
 if [[ -n $crash ]]; then
