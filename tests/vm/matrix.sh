@@ -73,7 +73,7 @@ run_kernel() {  # run_kernel K: one VM, its reports and status under $work/K
     start=$(date +%s)
     # A run past the deadline (124) is run once more, from a fresh boot: a
     # nested guest under TCG's emulated SVM can stop the guest kernel for
-    # good (docs/vm-runner.md, "the nested hang"), which says nothing about
+    # good (docs/vm-runner.md, "When a run hangs"), which says nothing about
     # the tests. A second hang, or any failure, stands.
     for try in 1 2; do
         rm -rf "$kout"
