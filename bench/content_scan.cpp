@@ -7,8 +7,8 @@
 #include <cstring>
 #include <vector>
 
-#include "content_dirty_source.h"
 #include "dpdc/clock.h"
+#include "track/content_dirty_source.h"
 
 namespace {
 

@@ -17,10 +17,10 @@
 #include <cstring>
 #include <thread>
 
-#include "destination.h"
-#include "stream_writer.h"
-#include "transport.h"
-#include "transport_sink.h"
+#include "live/transport.h"
+#include "live/transport_sink.h"
+#include "stream/destination.h"
+#include "stream/stream_writer.h"
 
 namespace {
 

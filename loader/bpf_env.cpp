@@ -4,8 +4,8 @@
 
 #include <cerrno>
 
-#include "dirty_track_loader.h"
 #include "dpdc/error.h"
+#include "loader/dirty_track_loader.h"
 
 namespace dpdc {
 

@@ -1,4 +1,4 @@
-#include "dirty_track_loader.h"
+#include "loader/dirty_track_loader.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -14,7 +14,7 @@
 
 #include "dirty_track.skel.h"
 #include "dpdc/error.h"
-#include "proc_stat.h"
+#include "loader/proc_stat.h"
 
 namespace dpdc {
 

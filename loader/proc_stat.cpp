@@ -1,4 +1,4 @@
-#include "proc_stat.h"
+#include "loader/proc_stat.h"
 
 #include <charconv>
 #include <fstream>

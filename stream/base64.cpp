@@ -1,4 +1,4 @@
-#include "base64.h"
+#include "stream/base64.h"
 
 #include <stdexcept>
 

@@ -1,4 +1,4 @@
-#include "byte_io.h"
+#include "stream/byte_io.h"
 
 namespace dpdc::stream {
 

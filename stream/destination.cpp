@@ -1,4 +1,4 @@
-#include "destination.h"
+#include "stream/destination.h"
 
 #include <charconv>
 

@@ -1,4 +1,4 @@
-#include "stream_inspect.h"
+#include "stream/stream_inspect.h"
 
 #include <cerrno>
 #include <cstring>
@@ -6,7 +6,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "stream_reader.h"
+#include "stream/stream_reader.h"
 
 namespace dpdc::stream {
 namespace {

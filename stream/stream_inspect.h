@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stream_format.h"
+#include "stream/stream_format.h"
 
 namespace dpdc::stream {
 

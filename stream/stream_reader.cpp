@@ -1,4 +1,4 @@
-#include "stream_reader.h"
+#include "stream/stream_reader.h"
 
 #include <algorithm>
 #include <cstdio>

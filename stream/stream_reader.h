@@ -30,8 +30,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "byte_io.h"
-#include "stream_format.h"
+#include "stream/byte_io.h"
+#include "stream/stream_format.h"
 
 namespace dpdc::stream {
 

@@ -1,9 +1,9 @@
-#include "stream_writer.h"
+#include "stream/stream_writer.h"
 
 #include <cstring>
 #include <stdexcept>
 
-#include "byte_io.h"
+#include "stream/byte_io.h"
 
 namespace dpdc::stream {
 

@@ -1,4 +1,4 @@
-#include "size_parse.h"
+#include "workload/size_parse.h"
 
 #include <cctype>
 #include <limits>

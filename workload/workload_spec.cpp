@@ -1,4 +1,4 @@
-#include "workload_spec.h"
+#include "workload/workload_spec.h"
 
 #include <array>
 #include <charconv>
@@ -6,7 +6,7 @@
 #include <set>
 #include <utility>
 
-#include "size_parse.h"
+#include "workload/size_parse.h"
 
 namespace dpdc::vm {
 namespace {

@@ -1,4 +1,4 @@
-#include "zipf_table.h"
+#include "workload/zipf_table.h"
 
 #include <algorithm>
 #include <cmath>

@@ -1,21 +1,21 @@
-#include "attach.h"
+#include "cli/attach.h"
 
 #include <optional>
 #include <ostream>
 
-#include "dirty_source_choice.h"
-#include "dirty_track_loader.h"
+#include "cli/observe.h"
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
-#include "observe.h"
-#include "privileges.h"
-#include "proc_inspect.h"
-#include "qemu_dirty_logging.h"
-#include "qemu_record.h"
-#include "qemu_source.h"
-#include "tracker_recording.h"
-#include "stop_flag.h"
-#include "vmm_session.h"
+#include "live/proc_inspect.h"
+#include "live/stop_flag.h"
+#include "loader/dirty_track_loader.h"
+#include "qemu/qemu_dirty_logging.h"
+#include "qemu/qemu_record.h"
+#include "qemu/qemu_source.h"
+#include "session/dirty_source_choice.h"
+#include "session/privileges.h"
+#include "session/vmm_session.h"
+#include "track/tracker_recording.h"
 
 namespace dpdc {
 
@@ -31,7 +31,9 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   {
     VmmProcess process = inspect_process(options.pid);
     if (choose_dirty_source(wanted, vmm_kind_of(process)) == DirtySourceKind::Content) {
-      return record_qemu_by_content(options, process, out);
+      return record_qemu_by_content({options.pid, options.qmp, options.record, options.seconds,
+                                     options.interval_scan, options.json},
+                                    process, out);
     }
   }
   VmmSession session = open_vmm_session(options.pid, options.qmp);

@@ -4,14 +4,14 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
-#include "attach.h"
-#include "migrate_command.h"
+#include "cli/attach.h"
+#include "cli/migrate_command.h"
 #include "dpdc/error.h"
-#include "byte_io.h"
-#include "heatmap.h"
-#include "simulate.h"
-#include "trace.h"
-#include "stream_inspect.h"
+#include "sim/heatmap.h"
+#include "sim/simulate.h"
+#include "stream/byte_io.h"
+#include "stream/stream_inspect.h"
+#include "trace/trace.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

@@ -1,4 +1,4 @@
-#include "migrate_command.h"
+#include "cli/migrate_command.h"
 
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -10,25 +10,25 @@
 #include <optional>
 #include <ostream>
 
-#include "dirty_source_choice.h"
-#include "dirty_track_loader.h"
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
 #include "dpdc/mapping.h"
 #include "dpdc/unique_fd.h"
-#include "migration.h"
-#include "content_dirty_source.h"
-#include "privileges.h"
-#include "qemu_source.h"
-#include "qemu_dirty_logging.h"
-#include "recorder.h"
-#include "ring_with_content_check.h"
-#include "tracker_recording.h"
-#include "ring_dirty_source.h"
-#include "report_text.h"
-#include "stop_flag.h"
-#include "base64.h"
-#include "vmm_session.h"
+#include "live/migration.h"
+#include "live/stop_flag.h"
+#include "loader/dirty_track_loader.h"
+#include "precopy/report_text.h"
+#include "qemu/qemu_dirty_logging.h"
+#include "qemu/qemu_source.h"
+#include "session/dirty_source_choice.h"
+#include "session/privileges.h"
+#include "session/vmm_session.h"
+#include "stream/base64.h"
+#include "trace/recorder.h"
+#include "track/content_dirty_source.h"
+#include "track/ring_dirty_source.h"
+#include "track/ring_with_content_check.h"
+#include "track/tracker_recording.h"
 
 namespace dpdc {
 

@@ -1,12 +1,12 @@
-#include "observe.h"
+#include "cli/observe.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <ostream>
 
-#include "dirty_track_loader.h"
 #include "dpdc/clock.h"
-#include "stop_flag.h"
+#include "live/stop_flag.h"
+#include "loader/dirty_track_loader.h"
 
 namespace dpdc {
 

@@ -9,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "dpdc/dirty_track.h"
-#include "memory_layout.h"
-#include "page_class.h"
+#include "policy/page_class.h"
+#include "track/memory_layout.h"
 
 namespace dpdc {
 

@@ -1,4 +1,4 @@
-#include "live_world.h"
+#include "live/live_world.h"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
-#include "stop_flag.h"
+#include "live/stop_flag.h"
 
 namespace dpdc {
 

@@ -12,9 +12,9 @@
 #include <functional>
 #include <span>
 
-#include "dirty_source.h"
-#include "precopy.h"
-#include "stream_writer.h"
+#include "precopy/precopy.h"
+#include "stream/stream_writer.h"
+#include "track/dirty_source.h"
 
 namespace dpdc {
 

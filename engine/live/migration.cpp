@@ -1,4 +1,4 @@
-#include "migration.h"
+#include "live/migration.h"
 
 #include <algorithm>
 #include <chrono>
@@ -6,8 +6,8 @@
 
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
-#include "stop_flag.h"
-#include "transport_sink.h"
+#include "live/stop_flag.h"
+#include "live/transport_sink.h"
 
 namespace dpdc {
 

@@ -9,12 +9,12 @@
 #include <string>
 #include <vector>
 
-#include "dirty_source.h"
-#include "live_world.h"
-#include "policy.h"
-#include "precopy.h"
-#include "stream_writer.h"
-#include "transport.h"
+#include "live/live_world.h"
+#include "live/transport.h"
+#include "policy/policy.h"
+#include "precopy/precopy.h"
+#include "stream/stream_writer.h"
+#include "track/dirty_source.h"
 
 namespace dpdc {
 

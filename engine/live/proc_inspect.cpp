@@ -1,4 +1,4 @@
-#include "proc_inspect.h"
+#include "live/proc_inspect.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "stop_flag.h"
+#include "live/stop_flag.h"
 
 #include <time.h>
 

@@ -1,4 +1,4 @@
-#include "transport.h"
+#include "live/transport.h"
 
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
@@ -12,9 +12,9 @@
 #include <cerrno>
 #include <cstring>
 
+#include "base/output_file.h"
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
-#include "output_file.h"
 
 namespace dpdc {
 

@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "destination.h"
 #include "dpdc/unique_fd.h"
-#include "pacer.h"
+#include "live/pacer.h"
+#include "stream/destination.h"
 
 namespace dpdc {
 

@@ -1,7 +1,7 @@
 #pragma once
 // Lets the stream writer put its bytes straight onto the io_uring transport.
-#include "stream_writer.h"
-#include "transport.h"
+#include "live/transport.h"
+#include "stream/stream_writer.h"
 
 namespace dpdc {
 

@@ -1,4 +1,4 @@
-#include "page_class.h"
+#include "policy/page_class.h"
 
 namespace dpdc {
 

@@ -1,9 +1,9 @@
-#include "policy.h"
+#include "policy/policy.h"
 
 #include "dpdc/error.h"
-#include "policy_dpdc.h"
-#include "policy_qemu.h"
-#include "policy_xen.h"
+#include "policy/policy_dpdc.h"
+#include "policy/policy_qemu.h"
+#include "policy/policy_xen.h"
 
 namespace dpdc {
 

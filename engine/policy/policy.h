@@ -27,7 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bitmap.h"
+#include "base/bitmap.h"
 #include "dpdc/dirty_track.h"
 
 namespace dpdc {

@@ -1,10 +1,10 @@
-#include "policy_dpdc.h"
+#include "policy/policy_dpdc.h"
 
 #include <algorithm>
 #include <utility>
 #include <vector>
 
-#include "policy_qemu.h"
+#include "policy/policy_qemu.h"
 
 namespace dpdc {
 

@@ -28,7 +28,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "policy.h"
+#include "policy/policy.h"
 
 namespace dpdc {
 

@@ -1,4 +1,4 @@
-#include "policy_qemu.h"
+#include "policy/policy_qemu.h"
 
 namespace dpdc {
 

@@ -4,7 +4,7 @@
 // in what the measured bandwidth moves within the downtime limit (300 ms by
 // default). QEMU itself has no round limit; max_rounds (0 = none) is the
 // engine's safety net for guests that never converge.
-#include "policy.h"
+#include "policy/policy.h"
 
 namespace dpdc {
 

@@ -1,4 +1,4 @@
-#include "policy_xen.h"
+#include "policy/policy_xen.h"
 
 namespace dpdc {
 

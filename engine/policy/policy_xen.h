@@ -9,7 +9,7 @@
 //            guest's pages have been sent in all.
 // Xen's to_fix (pages whose state could not be read) has no counterpart here:
 // every page of a KVM guest is readable.
-#include "policy.h"
+#include "policy/policy.h"
 
 namespace dpdc {
 

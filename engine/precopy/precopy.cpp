@@ -1,4 +1,4 @@
-#include "precopy.h"
+#include "precopy/precopy.h"
 
 namespace dpdc {
 

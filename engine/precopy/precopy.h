@@ -17,8 +17,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "bitmap.h"
-#include "policy.h"
+#include "base/bitmap.h"
+#include "policy/policy.h"
 
 namespace dpdc {
 

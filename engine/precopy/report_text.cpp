@@ -1,4 +1,4 @@
-#include "report_text.h"
+#include "precopy/report_text.h"
 
 #include <cstdio>
 

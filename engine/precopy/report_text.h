@@ -4,7 +4,7 @@
 #include <string>
 #include <vector>
 
-#include "precopy.h"
+#include "precopy/precopy.h"
 
 namespace dpdc {
 

@@ -1,11 +1,11 @@
-#include "qemu_device_capture.h"
+#include "qemu/qemu_device_capture.h"
 
 #include <cstring>
 #include <variant>
 
-#include "byte_io.h"
 #include "dpdc/error.h"
-#include "stream_reader.h"
+#include "stream/byte_io.h"
+#include "stream/stream_reader.h"
 
 namespace dpdc {
 

@@ -20,8 +20,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "stream_format.h"
-#include "stream_writer.h"
+#include "stream/stream_format.h"
+#include "stream/stream_writer.h"
 
 namespace dpdc {
 

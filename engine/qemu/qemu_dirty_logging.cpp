@@ -1,4 +1,4 @@
-#include "qemu_dirty_logging.h"
+#include "qemu/qemu_dirty_logging.h"
 
 #include <string>
 

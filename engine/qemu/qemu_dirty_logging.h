@@ -17,7 +17,7 @@
 // (kNeverThrottles) and cancels it first.
 #include <cstdint>
 
-#include "qmp_client.h"
+#include "qemu/qmp_client.h"
 
 namespace dpdc {
 

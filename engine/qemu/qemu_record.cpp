@@ -1,20 +1,20 @@
-#include "qemu_record.h"
+#include "qemu/qemu_record.h"
 
 #include <chrono>
 
 #include <nlohmann/json.hpp>
 
-#include "bitmap.h"
-#include "content_dirty_source.h"
+#include "base/bitmap.h"
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
-#include "qemu_source.h"
-#include "recorder.h"
-#include "stop_flag.h"
+#include "live/stop_flag.h"
+#include "qemu/qemu_source.h"
+#include "trace/recorder.h"
+#include "track/content_dirty_source.h"
 
 namespace dpdc {
 
-int record_qemu_by_content(const AttachOptions& options, const VmmProcess& process, std::ostream& out) {
+int record_qemu_by_content(const QemuRecordOptions& options, const VmmProcess& process, std::ostream& out) {
   if (options.record.empty()) {
     throw Error(ErrorKind::Target, "--observe needs the KVM dirty ring tracker, and QEMU pid " +
                                        std::to_string(process.pid) + " is tracked by page content here (TCG, or "

@@ -1,4 +1,4 @@
-#include "qemu_source.h"
+#include "qemu/qemu_source.h"
 
 #include <fcntl.h>
 #include <poll.h>

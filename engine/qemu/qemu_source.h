@@ -20,11 +20,11 @@
 
 #include "dpdc/mapping.h"
 #include "dpdc/unique_fd.h"
-#include "live_world.h"
-#include "proc_inspect.h"
-#include "qemu_device_capture.h"
-#include "qmp_client.h"
-#include "stream_format.h"
+#include "live/live_world.h"
+#include "live/proc_inspect.h"
+#include "qemu/qemu_device_capture.h"
+#include "qemu/qmp_client.h"
+#include "stream/stream_format.h"
 
 namespace dpdc {
 

@@ -1,8 +1,8 @@
-#include "dirty_source_choice.h"
+#include "session/dirty_source_choice.h"
 
 #include "dpdc/error.h"
-#include "proc_inspect.h"
-#include "qemu_source.h"
+#include "live/proc_inspect.h"
+#include "qemu/qemu_source.h"
 
 namespace dpdc {
 

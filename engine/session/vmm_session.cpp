@@ -1,8 +1,8 @@
-#include "vmm_session.h"
+#include "session/vmm_session.h"
 
-#include "dirty_track_loader.h"
 #include "dpdc/error.h"
-#include "privileges.h"
+#include "loader/dirty_track_loader.h"
+#include "session/privileges.h"
 
 namespace dpdc {
 

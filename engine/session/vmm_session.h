@@ -9,10 +9,10 @@
 #include <memory>
 #include <string>
 
-#include "memory_layout.h"
-#include "proc_inspect.h"
-#include "qemu_source.h"
-#include "qmp_client.h"
+#include "live/proc_inspect.h"
+#include "qemu/qemu_source.h"
+#include "qemu/qmp_client.h"
+#include "track/memory_layout.h"
 
 namespace dpdc {
 

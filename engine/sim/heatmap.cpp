@@ -1,4 +1,4 @@
-#include "heatmap.h"
+#include "sim/heatmap.h"
 
 #include <unistd.h>
 
@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/output_file.h"
 #include "dpdc/error.h"
-#include "hold_replay.h"
-#include "output_file.h"
+#include "sim/hold_replay.h"
 
 namespace dpdc {
 

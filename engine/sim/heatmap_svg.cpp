@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "heatmap.h"
+#include "sim/heatmap.h"
 
 namespace dpdc {
 

@@ -1,12 +1,12 @@
-#include "hold_replay.h"
+#include "sim/hold_replay.h"
 
 #include <algorithm>
 
 #include "dpdc/error.h"
-#include "policy_dpdc.h"
-#include "precopy.h"
-#include "simulate.h"
-#include "trace_world.h"
+#include "policy/policy_dpdc.h"
+#include "precopy/precopy.h"
+#include "sim/simulate.h"
+#include "sim/trace_world.h"
 
 namespace dpdc {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "trace.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 

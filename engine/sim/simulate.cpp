@@ -1,12 +1,12 @@
-#include "simulate.h"
+#include "sim/simulate.h"
 
 #include <ostream>
 
 #include "dpdc/error.h"
-#include "policy.h"
-#include "report_text.h"
-#include "trace.h"
-#include "trace_world.h"
+#include "policy/policy.h"
+#include "precopy/report_text.h"
+#include "sim/trace_world.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "policy.h"
-#include "trace_synth.h"
+#include "policy/policy.h"
+#include "sim/trace_synth.h"
 
 namespace dpdc {
 

@@ -1,11 +1,11 @@
-#include "trace_synth.h"
+#include "sim/trace_synth.h"
 
 #include <algorithm>
 #include <vector>
 
 #include "dpdc/error.h"
-#include "workload_spec.h"
-#include "zipf_table.h"
+#include "workload/workload_spec.h"
+#include "workload/zipf_table.h"
 
 namespace dpdc {
 

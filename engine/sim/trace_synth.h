@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-#include "trace.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 

@@ -1,4 +1,4 @@
-#include "trace_world.h"
+#include "sim/trace_world.h"
 
 #include "dpdc/error.h"
 

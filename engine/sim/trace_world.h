@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "precopy.h"
-#include "trace.h"
+#include "precopy/precopy.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 

@@ -1,10 +1,10 @@
-#include "recorder.h"
+#include "trace/recorder.h"
 
 #include <unistd.h>
 
+#include "base/output_file.h"
 #include "dpdc/error.h"
-#include "output_file.h"
-#include "trace.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 

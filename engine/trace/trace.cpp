@@ -1,4 +1,4 @@
-#include "trace.h"
+#include "trace/trace.h"
 
 #include <unistd.h>
 
@@ -7,8 +7,8 @@
 #include <fstream>
 #include <iterator>
 
+#include "base/output_file.h"
 #include "dpdc/error.h"
-#include "output_file.h"
 
 namespace dpdc {
 

@@ -1,4 +1,4 @@
-#include "content_dirty_source.h"
+#include "track/content_dirty_source.h"
 
 #include <unistd.h>
 #include <xxhash.h>

@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-#include "dirty_source.h"
+#include "track/dirty_source.h"
 
 namespace dpdc {
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <span>
 
-#include "bitmap.h"
+#include "base/bitmap.h"
 #include "dpdc/dirty_track.h"
 
 namespace dpdc {

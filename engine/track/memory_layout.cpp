@@ -1,4 +1,4 @@
-#include "memory_layout.h"
+#include "track/memory_layout.h"
 
 #include <algorithm>
 

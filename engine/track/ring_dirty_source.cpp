@@ -1,4 +1,4 @@
-#include "ring_dirty_source.h"
+#include "track/ring_dirty_source.h"
 
 #include <algorithm>
 #include <atomic>

@@ -8,8 +8,8 @@
 #include <span>
 #include <vector>
 
-#include "dirty_source.h"
-#include "dirty_track_loader.h"
+#include "loader/dirty_track_loader.h"
+#include "track/dirty_source.h"
 
 namespace dpdc {
 

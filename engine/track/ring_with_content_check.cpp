@@ -1,4 +1,4 @@
-#include "ring_with_content_check.h"
+#include "track/ring_with_content_check.h"
 
 namespace dpdc {
 

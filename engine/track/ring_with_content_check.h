@@ -13,8 +13,8 @@
 // the last round. That scan runs beside the sending of the pages the ring
 // already named, so its cost is the part of it that outlasts them (the
 // switchover's scan_wait in --json).
-#include "content_dirty_source.h"
-#include "ring_dirty_source.h"
+#include "track/content_dirty_source.h"
+#include "track/ring_dirty_source.h"
 
 namespace dpdc {
 

@@ -1,4 +1,4 @@
-#include "tracker_recording.h"
+#include "track/tracker_recording.h"
 
 #include "dpdc/clock.h"
 

@@ -9,8 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "dirty_track_loader.h"
-#include "recorder.h"
+#include "loader/dirty_track_loader.h"
+#include "trace/recorder.h"
 
 namespace dpdc {
 

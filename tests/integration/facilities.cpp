@@ -12,8 +12,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "dirty_track_loader.h"
 #include "dpdc/error.h"
+#include "loader/dirty_track_loader.h"
 
 namespace dpdc::test {
 

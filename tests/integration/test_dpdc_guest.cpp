@@ -18,17 +18,17 @@
 #include <vector>
 
 #include "ab_check.h"
-#include "dma_check.h"
 #include "args.h"
 #include "boot_info.h"
+#include "dma_check.h"
 #include "facilities.h"
 #include "guest_status.h"
 #include "qemu_process.h"
 #include "subprocess.h"
 #include "temp_dir.h"
-#include "workload_spec.h"
+#include "workload/workload_spec.h"
+#include "workload/zipf_table.h"
 #include "zipf_fixed.h"
-#include "zipf_table.h"
 
 namespace dpdc {
 namespace {

@@ -11,14 +11,14 @@
 #include <nlohmann/json.hpp>
 
 #include "bpf_progs.h"
-#include "dirty_track_loader.h"
 #include "facilities.h"
-#include "memory_layout.h"
-#include "qmp_client.h"
+#include "loader/dirty_track_loader.h"
+#include "qemu/qmp_client.h"
 #include "subprocess.h"
 #include "temp_dir.h"
+#include "trace/trace.h"
+#include "track/memory_layout.h"
 #include "vm_process.h"
-#include "trace.h"
 
 namespace dpdc {
 namespace {

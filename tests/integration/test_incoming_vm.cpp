@@ -6,7 +6,7 @@
 
 #include "facilities.h"
 #include "qemu_process.h"
-#include "stream_writer.h"
+#include "stream/stream_writer.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 

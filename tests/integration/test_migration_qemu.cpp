@@ -16,11 +16,11 @@
 #include <thread>
 
 #include "bpf_progs.h"
-#include "dirty_track_loader.h"
 #include "facilities.h"
-#include "migration.h"
-#include "ring_dirty_source.h"
+#include "live/migration.h"
+#include "loader/dirty_track_loader.h"
 #include "qemu_process.h"
+#include "track/ring_dirty_source.h"
 
 namespace dpdc {
 namespace {

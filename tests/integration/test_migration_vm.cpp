@@ -12,7 +12,7 @@
 
 #include "ab_check.h"
 #include "facilities.h"
-#include "qmp_client.h"
+#include "qemu/qmp_client.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 #include "vm_process.h"

@@ -16,7 +16,7 @@
 #include "qemu_process.h"
 #include "subprocess.h"
 #include "temp_dir.h"
-#include "trace.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 namespace {

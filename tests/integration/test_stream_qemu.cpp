@@ -24,13 +24,13 @@
 #include <nlohmann/json.hpp>
 
 #include "facilities.h"
-#include "qmp_client.h"
-#include "stream_format.h"
-#include "stream_inspect.h"
-#include "stream_reader.h"
-#include "stream_writer.h"
-#include "subprocess.h"
+#include "qemu/qmp_client.h"
 #include "qemu_process.h"
+#include "stream/stream_format.h"
+#include "stream/stream_inspect.h"
+#include "stream/stream_reader.h"
+#include "stream/stream_writer.h"
+#include "subprocess.h"
 #include "temp_dir.h"
 
 namespace dpdc {

@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "bpf_progs.h"
-#include "dirty_track_loader.h"
 #include "dpdc/clock.h"
 #include "facilities.h"
-#include "recorder.h"
+#include "loader/dirty_track_loader.h"
 #include "temp_dir.h"
-#include "trace.h"
+#include "trace/recorder.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 namespace {

@@ -7,9 +7,9 @@
 #include <filesystem>
 
 #include "bpf_progs.h"
-#include "dirty_track_loader.h"
 #include "dpdc/error.h"
 #include "facilities.h"
+#include "loader/dirty_track_loader.h"
 #include "subprocess.h"
 
 namespace dpdc {

@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "dpdc/error.h"
+#include "live/transport.h"
 #include "loopback.h"
 #include "temp_dir.h"
-#include "transport.h"
 
 namespace dpdc {
 namespace {

@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "dirty_track_loader.h"
 #include "dpdc/error.h"
-#include "stop_flag.h"
+#include "live/stop_flag.h"
+#include "loader/dirty_track_loader.h"
 
 int main(int argc, char** argv) {
   if (argc != 4) {

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "qmp_client.h"
+#include "qemu/qmp_client.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 

@@ -3,7 +3,7 @@
 #include <cstring>
 #include <string>
 
-#include "zipf_table.h"
+#include "workload/zipf_table.h"
 
 namespace dpdc::vm {
 namespace {

@@ -8,7 +8,7 @@
 
 #include "guest/boot_info.h"
 #include "guest_layout.h"
-#include "workload_spec.h"
+#include "workload/workload_spec.h"
 
 namespace dpdc::vm {
 

@@ -53,7 +53,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "workload_spec.h"
+#include "workload/workload_spec.h"
 
 namespace dpdc::vm {
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "guest/boot_info.h"
-#include "size_parse.h"
+#include "workload/size_parse.h"
 
 namespace dpdc::vm {
 

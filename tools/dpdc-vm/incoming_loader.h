@@ -21,7 +21,7 @@
 
 #include "device_state.h"
 #include "options.h"
-#include "stream_reader.h"
+#include "stream/stream_reader.h"
 
 namespace dpdc::vm {
 

@@ -9,7 +9,7 @@
 #include <span>
 #include <string>
 
-#include "destination.h"
+#include "stream/destination.h"
 #include "sys.h"
 
 namespace dpdc::vm {

@@ -18,7 +18,7 @@
 #include "machine.h"
 #include "options.h"
 #include "qmp_server.h"
-#include "byte_io.h"
+#include "stream/byte_io.h"
 #include "sys.h"
 
 namespace {

@@ -1,7 +1,7 @@
 #include "options.h"
 
-#include "destination.h"
 #include "dpdc/error.h"
+#include "stream/destination.h"
 
 #include <CLI/CLI.hpp>
 #include <array>
@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "incoming_source.h"
-#include "size_parse.h"
+#include "workload/size_parse.h"
 
 namespace dpdc::vm {
 namespace {

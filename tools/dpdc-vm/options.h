@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "guest_layout.h"
-#include "workload_spec.h"
+#include "workload/workload_spec.h"
 
 namespace dpdc::vm {
 

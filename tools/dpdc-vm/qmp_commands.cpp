@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "dpdc/peer_json.h"
-#include "base64.h"  // dpdc_stream's (RFC 4648): the engine decodes with the same code
+#include "stream/base64.h"  // dpdc_stream's (RFC 4648): the engine decodes with the same code
 
 namespace dpdc::vm {
 namespace {

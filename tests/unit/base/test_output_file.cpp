@@ -8,10 +8,10 @@
 #include <fstream>
 #include <string>
 
+#include "base/output_file.h"
 #include "dpdc/error.h"
-#include "output_file.h"
-#include "recorder.h"
-#include "trace.h"
+#include "trace/recorder.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 namespace {

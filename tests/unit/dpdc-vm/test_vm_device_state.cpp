@@ -3,10 +3,10 @@
 
 #include <cstring>
 
-#include "base64.h"
 #include "device_state.h"
 #include "incoming_loader.h"
 #include "options.h"
+#include "stream/base64.h"
 
 using namespace dpdc::vm;
 

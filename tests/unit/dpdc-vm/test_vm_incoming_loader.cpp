@@ -5,10 +5,10 @@
 
 #include <random>
 
-#include "byte_io.h"
 #include "device_state.h"
 #include "incoming_loader.h"
-#include "stream_writer.h"
+#include "stream/byte_io.h"
+#include "stream/stream_writer.h"
 
 using namespace dpdc::vm;
 namespace stream = dpdc::stream;

@@ -10,11 +10,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "base64.h"
 #include "incoming_control.h"
 #include "incoming_source.h"
 #include "options.h"
 #include "qmp_commands.h"
+#include "stream/base64.h"
 #include "stub_vm_control.h"
 
 using namespace dpdc::vm;

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
-#include "destination.h"
 #include "dpdc/error.h"
-#include "pacer.h"
+#include "live/pacer.h"
+#include "stream/destination.h"
 
 namespace dpdc {
 namespace {

@@ -1,8 +1,8 @@
 #include <gtest/gtest.h>
 
 #include "dpdc/error.h"
-#include "proc_inspect.h"
-#include "proc_stat.h"
+#include "live/proc_inspect.h"
+#include "loader/proc_stat.h"
 
 namespace dpdc {
 namespace {

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "dirty_track_loader.h"
+#include "loader/dirty_track_loader.h"
 
 namespace dpdc {
 namespace {

@@ -6,7 +6,7 @@
 #include <map>
 #include <vector>
 
-#include "precopy.h"
+#include "precopy/precopy.h"
 
 namespace dpdc::test {
 

@@ -2,8 +2,8 @@
 
 #include <vector>
 
-#include "observe.h"
-#include "page_class.h"
+#include "cli/observe.h"
+#include "policy/page_class.h"
 
 namespace dpdc {
 namespace {

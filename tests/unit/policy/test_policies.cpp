@@ -3,13 +3,13 @@
 #include <algorithm>
 
 #include "dpdc/error.h"
-#include "policy_dpdc.h"
-#include "policy_qemu.h"
-#include "policy_xen.h"
-#include "precopy.h"
+#include "policy/policy_dpdc.h"
+#include "policy/policy_qemu.h"
+#include "policy/policy_xen.h"
+#include "precopy/precopy.h"
 #include "scripted_world.h"
-#include "trace.h"
-#include "trace_world.h"
+#include "sim/trace_world.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 namespace {

@@ -3,8 +3,8 @@
 #include <cstring>
 
 #include "dpdc/error.h"
-#include "qemu_device_capture.h"
-#include "stream_reader.h"
+#include "qemu/qemu_device_capture.h"
+#include "stream/stream_reader.h"
 
 namespace dpdc {
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "dpdc/error.h"
-#include "qemu_source.h"
+#include "qemu/qemu_source.h"
 
 namespace dpdc {
 namespace {

@@ -11,7 +11,7 @@
 #include <thread>
 
 #include "dpdc/error.h"
-#include "qmp_client.h"
+#include "qemu/qmp_client.h"
 
 namespace dpdc {
 namespace {

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "dirty_source_choice.h"
 #include "dpdc/error.h"
+#include "session/dirty_source_choice.h"
 
 namespace dpdc {
 namespace {

@@ -1,7 +1,7 @@
 #pragma once
 // Options and a trace the heatmap tests share.
-#include "heatmap.h"
-#include "trace_synth.h"
+#include "sim/heatmap.h"
+#include "sim/trace_synth.h"
 
 namespace dpdc::test {
 

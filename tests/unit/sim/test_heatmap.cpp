@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "dpdc/error.h"
-#include "heatmap.h"
 #include "heatmap_fixtures.h"
+#include "sim/heatmap.h"
 
 namespace dpdc {
 namespace {

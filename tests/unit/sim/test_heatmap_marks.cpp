@@ -6,13 +6,13 @@
 #include <string>
 #include <vector>
 
-#include "heatmap.h"
 #include "heatmap_fixtures.h"
-#include "policy_dpdc.h"
-#include "precopy.h"
-#include "simulate.h"
-#include "trace.h"
-#include "trace_world.h"
+#include "policy/policy_dpdc.h"
+#include "precopy/precopy.h"
+#include "sim/heatmap.h"
+#include "sim/simulate.h"
+#include "sim/trace_world.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 namespace {

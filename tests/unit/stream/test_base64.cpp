@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "base64.h"
+#include "stream/base64.h"
 
 namespace dpdc::stream {
 namespace {

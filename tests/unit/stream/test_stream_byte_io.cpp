@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "byte_io.h"
-#include "stream_format.h"
+#include "stream/byte_io.h"
+#include "stream/stream_format.h"
 
 namespace dpdc::stream {
 namespace {

@@ -8,11 +8,11 @@
 #include <string>
 #include <vector>
 
-#include "byte_io.h"
-#include "stream_format.h"
-#include "stream_inspect.h"
-#include "stream_reader.h"
-#include "stream_writer.h"
+#include "stream/byte_io.h"
+#include "stream/stream_format.h"
+#include "stream/stream_inspect.h"
+#include "stream/stream_reader.h"
+#include "stream/stream_writer.h"
 
 namespace dpdc::stream {
 namespace {

@@ -5,13 +5,13 @@
 #include <algorithm>
 
 #include "dpdc/error.h"
-#include "policy.h"
-#include "policy_dpdc.h"
-#include "policy_xen.h"
-#include "precopy.h"
-#include "trace.h"
-#include "trace_synth.h"
-#include "trace_world.h"
+#include "policy/policy.h"
+#include "policy/policy_dpdc.h"
+#include "policy/policy_xen.h"
+#include "precopy/precopy.h"
+#include "sim/trace_synth.h"
+#include "sim/trace_world.h"
+#include "trace/trace.h"
 
 namespace dpdc {
 namespace {

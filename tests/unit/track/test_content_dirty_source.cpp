@@ -5,9 +5,9 @@
 
 #include <vector>
 
-#include "content_dirty_source.h"
 #include "dpdc/mapping.h"
 #include "dpdc/unique_fd.h"
+#include "track/content_dirty_source.h"
 
 namespace dpdc {
 namespace {

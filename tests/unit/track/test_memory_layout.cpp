@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "dpdc/error.h"
-#include "memory_layout.h"
+#include "track/memory_layout.h"
 
 namespace dpdc {
 namespace {

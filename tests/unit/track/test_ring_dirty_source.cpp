@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "ring_dirty_source.h"
+#include "track/ring_dirty_source.h"
 
 #include <initializer_list>
 #include <vector>

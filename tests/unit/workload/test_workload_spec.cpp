@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "workload_spec.h"
+#include "workload/workload_spec.h"
 
 using namespace dpdc::vm;
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <set>
 
-#include "zipf_table.h"
+#include "workload/zipf_table.h"
 
 using namespace dpdc::vm;
 
