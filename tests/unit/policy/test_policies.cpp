@@ -6,6 +6,7 @@
 #include "policy/policy_dpdc.h"
 #include "policy/policy_qemu.h"
 #include "policy/policy_xen.h"
+#include "policy_fixtures.h"
 #include "precopy/precopy.h"
 #include "scripted_world.h"
 #include "sim/trace_world.h"
@@ -13,6 +14,10 @@
 
 namespace dpdc {
 namespace {
+
+using test::page_record;
+using test::run_dpdc;
+using test::sends_per_page;
 
 constexpr std::uint64_t kMs = 1'000'000;
 
@@ -80,21 +85,14 @@ TEST(QemuPolicy, StopsWhenDirtyBytesFitBandwidthTimesDowntime) {
 
 constexpr std::uint64_t kSec = 1000 * kMs;
 
-dpdc_page record(std::uint32_t count, std::uint64_t last_ns, std::uint64_t prev_ns) {
-  dpdc_page p{};
-  p.count = count;
-  p.last_ns = last_ns;
-  p.prev_ns = prev_ns;
-  return p;
-}
 
 // A guest of `pages` pages watched for 10 s: page `pages - 1` was dirtied
 // once right at the start (so the tracked time reads 10 s), the others have
 // the given event counts (0 if not listed), the last two 100 ms apart.
 std::vector<dpdc_page> watched_10s(std::uint64_t pages, const std::vector<std::pair<std::uint64_t, std::uint32_t>>& counts) {
   std::vector<dpdc_page> h(pages);
-  h[pages - 1] = record(1, 1, 0);
-  for (auto [p, c] : counts) h[p] = record(c, 9900 * kMs, 9800 * kMs);
+  h[pages - 1] = page_record(1, 1, 0);
+  for (auto [p, c] : counts) h[p] = page_record(c, 9900 * kMs, 9800 * kMs);
   return h;
 }
 
@@ -110,19 +108,19 @@ Planned plan_once(DpdcPolicy& policy, const std::vector<dpdc_page>& history, con
 }
 
 TEST(DpdcPolicy, RateIsEventsOverTrackedTime) {
-  EXPECT_DOUBLE_EQ(page_dirty_rate(record(20, 9 * kSec, 8 * kSec), 10.0, 2), 2.0);
-  EXPECT_DOUBLE_EQ(page_dirty_rate(record(1, 9 * kSec, 0), 10.0, 2), 0.0);  // one event: no rate
-  EXPECT_DOUBLE_EQ(page_dirty_rate(record(0, 0, 0), 10.0, 2), 0.0);
-  EXPECT_DOUBLE_EQ(page_dirty_rate(record(2, 9 * kSec, 8 * kSec), 0.0, 2), 0.0);
+  EXPECT_DOUBLE_EQ(page_dirty_rate(page_record(20, 9 * kSec, 8 * kSec), 10.0, 2), 2.0);
+  EXPECT_DOUBLE_EQ(page_dirty_rate(page_record(1, 9 * kSec, 0), 10.0, 2), 0.0);  // one event: no rate
+  EXPECT_DOUBLE_EQ(page_dirty_rate(page_record(0, 0, 0), 10.0, 2), 0.0);
+  EXPECT_DOUBLE_EQ(page_dirty_rate(page_record(2, 9 * kSec, 8 * kSec), 0.0, 2), 0.0);
 
   // Tracked time: since the earliest time a record remembers...
-  std::vector<dpdc_page> h = {record(0, 0, 0), record(1, 7 * kSec, 0), record(3, 9 * kSec, 8 * kSec)};
+  std::vector<dpdc_page> h = {page_record(0, 0, 0), page_record(1, 7 * kSec, 0), page_record(3, 9 * kSec, 8 * kSec)};
   EXPECT_EQ(tracked_time_ns(h, 10 * kSec), 3 * kSec);  // last of a page with one event
   h[1].last_ns = 9500 * kMs;
   EXPECT_EQ(tracked_time_ns(h, 10 * kSec), 2 * kSec);  // prev of a page with two or more
   // ... or the busiest page's events times the shortest interval, if longer:
   // 11 events at least 1 s apart span at least 10 s.
-  h[2] = record(11, 9 * kSec, 8 * kSec);
+  h[2] = page_record(11, 9 * kSec, 8 * kSec);
   EXPECT_EQ(tracked_time_ns(h, 10 * kSec), 10 * kSec);
   EXPECT_EQ(tracked_time_ns(std::vector<dpdc_page>(3), 10 * kSec), 0u);  // nothing yet
 }
@@ -196,7 +194,7 @@ TEST(DpdcPolicy, PagesAtTheHistorysResolutionAreFinal) {
   plan_at(fine, 10.0);
   EXPECT_EQ(fine.last_final_pages(), 0u);
   // Saturated pages beyond the budget are not final either: 30 more pages at 1/s.
-  for (std::uint64_t p = 100; p < 130; ++p) h[p] = record(10, 9900 * kMs, 9800 * kMs);
+  for (std::uint64_t p = 100; p < 130; ++p) h[p] = page_record(10, 9900 * kMs, 9800 * kMs);
   DpdcPolicy over({});
   plan_at(over, 1.0);
   EXPECT_EQ(over.last_final_pages(), 73u);
@@ -407,12 +405,6 @@ TEST(Precopy, DpdcSendsARewrittenHotSetOnceXenEveryRound) {
   EXPECT_GT(hot_sends, 100u * 10);  // Xen resends the hot set round after round
 }
 
-std::vector<std::uint32_t> sends_per_page(const TraceWorld& w, std::uint64_t pages) {
-  std::vector<std::uint32_t> n(pages, 0);
-  for (const auto& round : w.sent_by_round()) round.for_each([&](std::size_t p) { n[p]++; });
-  return n;
-}
-
 // 20,000 cold pages never written, then `warm` pages each written once a
 // second, staggered over the second.
 Trace cold_and_warm_trace(std::uint32_t warm) {
@@ -432,11 +424,8 @@ TEST(Precopy, DpdcDefersAWarmSetPastTheLongFirstRound) {
   // 2,000 pages, within the budget (7,309): it goes in the stop-and-copy
   // round, and every page is sent exactly once.
   Trace t = cold_and_warm_trace(2000);
-  PolicyOptions o;
-  o.expected_bandwidth_bytes_per_s = 100e6;
   TraceWorld dw(t, {100e6, 5.0});
-  DpdcPolicy dpdc(o);
-  PrecopyReport d = run_precopy(dw, dpdc);
+  PrecopyReport d = run_dpdc(dw, 100e6);
   ASSERT_EQ(d.rounds.size(), 1u);
   EXPECT_EQ(d.rounds[0].result.held, 2000u);
   EXPECT_EQ(d.rounds[0].result.sent, 20000u);
@@ -456,11 +445,8 @@ TEST(Precopy, DpdcSendsAWarmSetLargerThanTheBudgetInLaterShorterRounds) {
   // once the round that would carry it is short enough that it is probably
   // not dirtied again first.
   Trace t = cold_and_warm_trace(12000);
-  PolicyOptions o;
-  o.expected_bandwidth_bytes_per_s = 100e6;
   TraceWorld dw(t, {100e6, 5.0});
-  DpdcPolicy dpdc(o);
-  PrecopyReport d = run_precopy(dw, dpdc);
+  PrecopyReport d = run_dpdc(dw, 100e6);
   ASSERT_GE(d.rounds.size(), 2u);
   EXPECT_EQ(d.rounds[0].result.held, 12000u);
   EXPECT_EQ(d.rounds[0].result.sent, 20000u);

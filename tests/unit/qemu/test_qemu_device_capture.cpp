@@ -55,12 +55,21 @@ TEST(QemuDeviceCapture, KeepsTheLastCopyOfEachPageAndEveryDevice) {
   EXPECT_EQ(c.sections[1].payload, globalstate_payload("running"));
 }
 
-TEST(QemuDeviceCapture, SplicedStreamHasNoCapabilityAndLoadsAllPages) {
-  auto c = capture_qemu_stream(qemu_like_stream());
+// The engine's side of a splice: qemu_like_stream() captured, and a stream
+// of its own begun for the same machine (header, configuration).
+struct Splice {
+  QemuDeviceCapture capture = capture_qemu_stream(qemu_like_stream());
   stream::VectorSink sink;
-  stream::StreamWriter w(sink);
-  w.header();
-  w.configuration(c.machine);
+  stream::StreamWriter writer{sink};
+  Splice() {
+    writer.header();
+    writer.configuration(capture.machine);
+  }
+};
+
+TEST(QemuDeviceCapture, SplicedStreamHasNoCapabilityAndLoadsAllPages) {
+  Splice s;
+  auto& [c, sink, w] = s;
   std::vector<stream::RamBlockInfo> blocks;
   for (auto b : c.blocks) blocks.push_back({b.idstr, b.used_length, std::nullopt});
   w.ram_setup(blocks);
@@ -95,14 +104,10 @@ TEST(QemuDeviceCapture, RefusesWhatItCannotSplice) {
 }
 
 TEST(QemuDeviceCapture, PagesOfAnUnlistedBlockAreAnError) {
-  auto c = capture_qemu_stream(qemu_like_stream());
-  stream::VectorSink sink;
-  stream::StreamWriter w(sink);
-  w.header();
-  w.configuration(c.machine);
-  w.ram_setup({{"pc.ram", 1 << 20, std::nullopt}});
-  w.ram_begin_final();
-  EXPECT_THROW(write_captured_pages(c, w), Error);
+  Splice s;
+  s.writer.ram_setup({{"pc.ram", 1 << 20, std::nullopt}});
+  s.writer.ram_begin_final();
+  EXPECT_THROW(write_captured_pages(s.capture, s.writer), Error);
 }
 
 }  // namespace
