@@ -130,16 +130,53 @@ nlohmann::json vmdesc_entry(std::string_view idstr, std::uint32_t instance, nloh
             {"fields", std::move(fields)}};
 }
 
-// The eight segments in wire order.
-std::array<kvm_segment*, 8> segments(kvm_sregs& s) { return {&s.cs, &s.ds, &s.es, &s.fs, &s.gs, &s.ss, &s.tr, &s.ldt}; }
-std::array<const kvm_segment*, 8> segments(const kvm_sregs& s)
+// The register lists of a vCPU section, each in wire order: one list for
+// the encoder (const state) and the decoder (state being filled) alike, so
+// the two cannot disagree on the order.
+template <class Regs>  // kvm_regs or const kvm_regs
+auto regs_of(Regs& r)
 {
-    return {&s.cs, &s.ds, &s.es, &s.fs, &s.gs, &s.ss, &s.tr, &s.ldt};
+    return std::array{&r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi, &r.rsp, &r.rbp, &r.r8,
+                      &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15, &r.rip, &r.rflags};
 }
-std::array<__u64*, 18> regs_of(kvm_regs& r)
+template <class Sregs>
+auto segments(Sregs& s)
 {
-    return {&r.rax, &r.rbx, &r.rcx, &r.rdx, &r.rsi, &r.rdi, &r.rsp, &r.rbp, &r.r8,
-            &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15, &r.rip, &r.rflags};
+    return std::array{&s.cs, &s.ds, &s.es, &s.fs, &s.gs, &s.ss, &s.tr, &s.ldt};
+}
+template <class Segment>
+auto segment_flags(Segment& g)  // after base, limit, selector
+{
+    return std::array{&g.type, &g.present, &g.dpl, &g.db, &g.s, &g.l, &g.g, &g.avl, &g.unusable};
+}
+template <class Sregs>
+auto dtables(Sregs& s)
+{
+    return std::array{&s.gdt, &s.idt};
+}
+template <class Sregs>
+auto control_regs(Sregs& s)  // after the descriptor tables
+{
+    return std::array{&s.cr0, &s.cr2, &s.cr3, &s.cr4, &s.cr8, &s.efer, &s.apic_base};
+}
+// kvm_vcpu_events' byte fields in three runs: before exception.error_code,
+// between it and sipi_vector/flags, and before exception_payload.
+template <class Events>
+auto exception_bytes(Events& v)
+{
+    return std::array{&v.exception.injected, &v.exception.nr, &v.exception.has_error_code, &v.exception.pending};
+}
+template <class Events>
+auto interrupt_bytes(Events& v)
+{
+    return std::array{&v.interrupt.injected, &v.interrupt.nr, &v.interrupt.soft, &v.interrupt.shadow,
+                      &v.nmi.injected,       &v.nmi.pending,  &v.nmi.masked};
+}
+template <class Events>
+auto smi_bytes(Events& v)
+{
+    return std::array{&v.smi.smm,          &v.smi.pending,       &v.smi.smm_inside_nmi, &v.smi.latched_init,
+                      &v.triple_fault.pending, &v.exception_has_payload};
 }
 
 constexpr std::array<std::uint32_t, 18> kWantedMsrs{
@@ -232,8 +269,7 @@ DeviceSection encode_vcpu_state(const VcpuState& s, std::uint32_t index)
 {
     Enc e;
     e.part("regs");
-    kvm_regs regs = s.regs;
-    for (__u64* r : regs_of(regs))
+    for (const __u64* r : regs_of(s.regs))
         e.be64(*r);
 
     e.part("sregs");
@@ -241,16 +277,15 @@ DeviceSection encode_vcpu_state(const VcpuState& s, std::uint32_t index)
         e.be64(g->base);
         e.be32(g->limit);
         e.be16(g->selector);
-        for (std::uint8_t b : {g->type, g->present, g->dpl, g->db, g->s, g->l, g->g, g->avl, g->unusable})
-            e.u8(b);
+        for (const __u8* b : segment_flags(*g))
+            e.u8(*b);
     }
-    for (const kvm_dtable* t : {&s.sregs.gdt, &s.sregs.idt}) {
+    for (const kvm_dtable* t : dtables(s.sregs)) {
         e.be64(t->base);
         e.be16(t->limit);
     }
-    for (std::uint64_t v : {s.sregs.cr0, s.sregs.cr2, s.sregs.cr3, s.sregs.cr4, s.sregs.cr8, s.sregs.efer,
-                            s.sregs.apic_base})
-        e.be64(v);
+    for (const __u64* v : control_regs(s.sregs))
+        e.be64(*v);
     for (std::uint64_t v : s.sregs.interrupt_bitmap)
         e.be64(v);
 
@@ -304,17 +339,15 @@ DeviceSection encode_vcpu_state(const VcpuState& s, std::uint32_t index)
 
     e.part("events");
     const kvm_vcpu_events& v = s.events;
-    for (std::uint8_t b : {v.exception.injected, v.exception.nr, v.exception.has_error_code, v.exception.pending})
-        e.u8(b);
+    for (const __u8* b : exception_bytes(v))
+        e.u8(*b);
     e.be32(v.exception.error_code);
-    for (std::uint8_t b : {v.interrupt.injected, v.interrupt.nr, v.interrupt.soft, v.interrupt.shadow,
-                           v.nmi.injected, v.nmi.pending, v.nmi.masked})
-        e.u8(b);
+    for (const __u8* b : interrupt_bytes(v))
+        e.u8(*b);
     e.be32(v.sipi_vector);
     e.be32(v.flags);
-    for (std::uint8_t b : {v.smi.smm, v.smi.pending, v.smi.smm_inside_nmi, v.smi.latched_init,
-                           v.triple_fault.pending, v.exception_has_payload})
-        e.u8(b);
+    for (const __u8* b : smi_bytes(v))
+        e.u8(*b);
     e.be64(v.exception_payload);
 
     e.part("vmm");
@@ -343,15 +376,14 @@ VcpuState decode_vcpu_state(std::span<const std::uint8_t> payload, std::uint32_t
         g->base = d.be64();
         g->limit = d.be32();
         g->selector = d.be16();
-        for (std::uint8_t* b : {&g->type, &g->present, &g->dpl, &g->db, &g->s, &g->l, &g->g, &g->avl, &g->unusable})
+        for (__u8* b : segment_flags(*g))
             *b = d.u8();
     }
-    for (kvm_dtable* t : {&s.sregs.gdt, &s.sregs.idt}) {
+    for (kvm_dtable* t : dtables(s.sregs)) {
         t->base = d.be64();
         t->limit = d.be16();
     }
-    for (__u64* v : {&s.sregs.cr0, &s.sregs.cr2, &s.sregs.cr3, &s.sregs.cr4, &s.sregs.cr8, &s.sregs.efer,
-                             &s.sregs.apic_base})
+    for (__u64* v : control_regs(s.sregs))
         *v = d.be64();
     for (__u64& v : s.sregs.interrupt_bitmap)
         v = d.be64();
@@ -415,16 +447,14 @@ VcpuState decode_vcpu_state(std::span<const std::uint8_t> payload, std::uint32_t
 
     d.field("events");
     kvm_vcpu_events& v = s.events;
-    for (std::uint8_t* b : {&v.exception.injected, &v.exception.nr, &v.exception.has_error_code, &v.exception.pending})
+    for (__u8* b : exception_bytes(v))
         *b = d.u8();
     v.exception.error_code = d.be32();
-    for (std::uint8_t* b : {&v.interrupt.injected, &v.interrupt.nr, &v.interrupt.soft, &v.interrupt.shadow,
-                            &v.nmi.injected, &v.nmi.pending, &v.nmi.masked})
+    for (__u8* b : interrupt_bytes(v))
         *b = d.u8();
     v.sipi_vector = d.be32();
     v.flags = d.be32();
-    for (std::uint8_t* b : {&v.smi.smm, &v.smi.pending, &v.smi.smm_inside_nmi, &v.smi.latched_init,
-                            &v.triple_fault.pending, &v.exception_has_payload})
+    for (__u8* b : smi_bytes(v))
         *b = d.u8();
     v.exception_payload = d.be64();
 

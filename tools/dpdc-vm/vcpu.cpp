@@ -16,37 +16,28 @@ constexpr std::uint64_t kCr0Pe = 1ull << 0, kCr0Mp = 1ull << 1, kCr0Et = 1ull <<
 constexpr std::uint64_t kCr4Pae = 1ull << 5, kCr4Osfxsr = 1ull << 9, kCr4Osxmmexcpt = 1ull << 10;
 constexpr std::uint64_t kEferLme = 1ull << 8, kEferLma = 1ull << 10;
 
-kvm_segment code_segment()
+// A present ring-0 code or data segment over the whole 4 GiB (base 0,
+// page granular).
+kvm_segment flat_segment(std::uint16_t selector, std::uint8_t type, std::uint8_t db, std::uint8_t l)
 {
     kvm_segment s{};
     s.base = 0;
     s.limit = 0xffffffff;
-    s.selector = layout::kCodeSelector;
-    s.type = 11;  // execute/read, accessed
+    s.selector = selector;
+    s.type = type;
     s.present = 1;
     s.dpl = 0;
-    s.db = 0;
+    s.db = db;
     s.s = 1;
-    s.l = 1;
+    s.l = l;
     s.g = 1;
     return s;
 }
 
-kvm_segment data_segment()
-{
-    kvm_segment s{};
-    s.base = 0;
-    s.limit = 0xffffffff;
-    s.selector = layout::kDataSelector;
-    s.type = 3;  // read/write, accessed
-    s.present = 1;
-    s.dpl = 0;
-    s.db = 1;
-    s.s = 1;
-    s.l = 0;
-    s.g = 1;
-    return s;
-}
+// 64-bit code: execute/read, accessed; L set, D clear.
+kvm_segment code_segment() { return flat_segment(layout::kCodeSelector, 11, 0, 1); }
+// Data: read/write, accessed; B (db) set.
+kvm_segment data_segment() { return flat_segment(layout::kDataSelector, 3, 1, 0); }
 
 }  // namespace
 
