@@ -28,7 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from qemu_side_by_side import BIN, Qmp, guest_rounds  # noqa: E402
 
-NEVER_THROTTLES = 1_000_003  # MB/s, the engine's value (engine/qemu_dirty_logging.h)
+NEVER_THROTTLES = 1_000_003  # MB/s, the engine's value (engine/qemu/qemu_dirty_logging.h)
 
 
 def main():

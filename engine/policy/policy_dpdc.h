@@ -95,7 +95,7 @@ class DpdcPolicy final : public Policy {
   double last_history_resolution_hz() const { return last_resolution_hz_; }
   // The pages of the last plan's `hold` that are final (kept for the
   // stop-and-copy round); every other held page was deferred. Sized like
-  // `hold`. The heatmap (engine/heatmap.h) draws the two apart from this.
+  // `hold`. The heatmap (sim/heatmap.h) draws the two apart from this.
   const Bitmap& last_final() const { return final_; }
 
  private:

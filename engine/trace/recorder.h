@@ -1,6 +1,6 @@
 #pragma once
 // Writes the tracker's recorded dirty events to a trace file as they come
-// (engine/trace.h format), so a long recording never sits in memory.
+// (trace/trace.h format), so a long recording never sits in memory.
 #include <cstdint>
 #include <string>
 #include <vector>

@@ -164,7 +164,7 @@ struct dpdc_counters {
 
 /*
  * One recorded dirty event (ring buffer `events`, when recording is on).
- * Same layout as a record of the trace file format (engine/trace.h).
+ * Same layout as a record of the trace file format (engine/trace/trace.h).
  */
 struct dpdc_event {
 	__u64 t_ns; /* bpf_ktime_get_ns() */

@@ -13,7 +13,7 @@
 // reads. Linux 6.5 fixed the macro for C++ as `T name[0]`; this header
 // applies that definition before <linux/kvm.h> is read, whichever headers
 // the machine has, and checks at compile time the layouts the project relies
-// on (tests/unit/test_kvm_uapi_layout.cpp compares them with a C compile of
+// on (tests/unit/include/test_kvm_uapi_layout.cpp compares them with a C compile of
 // the same headers).
 #pragma once
 

@@ -4,8 +4,8 @@
 // same way and checked against what each workload must have written.
 //
 // Also, without QEMU: the image's multiboot header, the guest's command-line
-// parser and fixed-point zipf table against dpdc-vm's C++ versions, and the
-// ab checker shared with test_migration_vm.cpp.
+// parser and fixed-point zipf table against the C++ versions in workload/,
+// and the ab checker shared with test_migration_vm.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT
  *
  * dpdc-guest's command line: dpdc-vm's --workload NAME[,key=value,...]
- * (tools/dpdc-vm/workload_spec.cpp), parsed without libc so the same code
+ * (workload/workload_spec.cpp), parsed without libc so the same code
  * runs in the freestanding guest and in host tests.
  */
 #ifndef DPDC_GUEST_ARGS_H
