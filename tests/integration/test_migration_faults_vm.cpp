@@ -5,15 +5,12 @@
 // guest runs (or was never lost), the destination never resumed from the
 // incomplete stream, nothing of the engine stays pinned or running, and a
 // second migration of the same guest arrives byte for byte and passes the
-// ab check. docs/robustness.md has the table.
+// ab check. docs/faults.md has the table.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <thread>
@@ -23,6 +20,7 @@
 #include "ab_check.h"
 #include "facilities.h"
 #include "relay.h"
+#include "stop_watcher.h"
 #include "subprocess.h"
 #include "temp_dir.h"
 #include "vm_process.h"
@@ -36,49 +34,6 @@ using nlohmann::json;
 using test::VmProcess;
 
 const std::vector<std::string> kMachine = {"-m", "64M", "-smp", "1", "-accel", "kvm,dirty-ring-size=4096"};
-
-// Calls `on_stop` from its own thread the moment the VMM announces STOP:
-// dpdc-vm sends the event to other clients before its reply to the engine,
-// so the engine has sent nothing of its last round yet.
-class StopWatcher {
- public:
-  StopWatcher(const std::string& qmp_path, std::function<void()> on_stop) : on_stop_(std::move(on_stop)) {
-    fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un a{};
-    a.sun_family = AF_UNIX;
-    std::strncpy(a.sun_path, qmp_path.c_str(), sizeof(a.sun_path) - 1);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) throw std::runtime_error("watcher: connect");
-    const std::string hello = "{\"execute\": \"qmp_capabilities\"}\r\n";
-    (void)!::send(fd_, hello.data(), hello.size(), MSG_NOSIGNAL);
-    thread_ = std::thread([this] {
-      std::string seen;
-      char buf[4096];
-      while (!quit_) {
-        const ssize_t n = ::recv(fd_, buf, sizeof(buf), 0);
-        if (n <= 0) break;
-        seen.append(buf, static_cast<std::size_t>(n));
-        if (seen.find("\"STOP\"") != std::string::npos) {
-          on_stop_();
-          fired_ = true;
-          break;
-        }
-      }
-    });
-  }
-  ~StopWatcher() {
-    quit_ = true;
-    ::shutdown(fd_, SHUT_RDWR);
-    thread_.join();
-    ::close(fd_);
-  }
-  bool fired() const { return fired_; }
-
- private:
-  int fd_ = -1;
-  std::function<void()> on_stop_;
-  std::atomic<bool> quit_{false}, fired_{false};
-  std::thread thread_;
-};
 
 // A source running the ab workload, the engine's pin directory for it.
 struct Source {
@@ -189,7 +144,7 @@ struct FaultRun {
     } else {
       std::atomic<bool> stopped{false};
       {
-        StopWatcher w(src.dir / "src.qmp", [&] {
+        test::StopWatcher w(src.dir / "src.qmp", [&] {
           if (at_stop) at_stop();
           stopped = true;
         });
