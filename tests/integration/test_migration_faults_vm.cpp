@@ -33,7 +33,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 using test::VmProcess;
 
-const std::vector<std::string> kMachine = {"-m", "64M", "-smp", "1", "-accel", "kvm,dirty-ring-size=4096"};
+const std::vector<std::string> kMachine = {"-m", "32M", "-smp", "1", "-accel", "kvm,dirty-ring-size=4096"};
 
 // A source running the ab workload, the engine's pin directory for it.
 struct Source {
@@ -111,8 +111,8 @@ void second_migration_arrives_whole(Source& src) {
 
 enum class Phase { RoundOne, AfterTheStop };
 
-// Runs the engine through a relay at 20 MB/s (round 1 of 64 MiB takes
-// about 3 s), brings the phase about, applies `fault`, and returns the
+// Runs the engine through a relay at 20 MB/s (round 1 of 32 MiB takes
+// about 1.7 s), brings the phase about, applies `fault`, and returns the
 // engine's exit. In round 1 the fault comes once 2 MiB went through; after
 // the stop, the relay stalls at STOP so that the last round is still on its
 // way when the fault comes (the stream's end cannot have reached the
