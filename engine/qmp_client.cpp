@@ -27,9 +27,18 @@ QmpClient::QmpClient(const std::string& socket_path, std::chrono::milliseconds t
                 "cannot connect to the QMP socket " + socket_path + ": " + std::strerror(err) +
                     "; is the VMM running with -qmp unix:" + socket_path + ",server=on,wait=off?");
   }
+  negotiate();
+}
+
+QmpClient::QmpClient(UniqueFd connected, const std::string& name, std::chrono::milliseconds timeout)
+    : path_(name), timeout_(timeout), fd_(std::move(connected)) {
+  negotiate();
+}
+
+void QmpClient::negotiate() {
   greeting_ = read_message();
   if (!greeting_.contains("QMP")) {
-    throw Error(ErrorKind::Target, socket_path + " did not greet like a QMP server; is it a QMP socket?");
+    throw Error(ErrorKind::Target, path_ + " did not greet like a QMP server; is it a QMP socket?");
   }
   execute("qmp_capabilities");
 }
