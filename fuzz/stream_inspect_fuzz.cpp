@@ -17,7 +17,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     const auto report = dpdc::stream::inspect(bytes);
     (void)dpdc::stream::render_text(report);
-    (void)dpdc::stream::to_json(report).dump();
+    (void)dpdc::stream::render_json(report);
   } catch (const dpdc::stream::StreamError&) {
   }
   try {

@@ -141,7 +141,8 @@ std::optional<Event> StreamReader::step(ByteReader& r) {
       return VmdescEvent{start, std::move(json)};
     }
     case State::Done:
-      if (!r.at_end()) r.fail(std::to_string(r.remaining()) + " trailing bytes after the vmdesc");
+      // No count: a destination fed in pieces has seen only some of them.
+      if (!r.at_end()) r.fail("bytes after the vmdesc, which ends a stream");
       return std::nullopt;
     case State::Failed: break;
   }

@@ -281,6 +281,17 @@ TEST(StreamCodec, RunInspectReadsAFile) {
   EXPECT_THROW(run_inspect(path, false, text), std::runtime_error);
 }
 
+// Found by fuzz/stream_inspect_fuzz (minimized input: header, configuration
+// with the one-byte machine name 0xff, EOF): `inspect --json` failed with the
+// JSON library's "invalid UTF-8 byte" instead of writing the report.
+TEST(StreamCodec, InspectJsonWritesNamesThatAreNotUtf8) {
+  const std::vector<uint8_t> s{'Q', 'E', 'V', 'M', 0, 0, 0, 3, 0x07, 0, 0, 0, 1, 0xff, 0x00};
+  const InspectReport report = inspect(s);
+  ASSERT_EQ(report.machine, "\xff");
+  const std::string text = render_json(report);
+  EXPECT_EQ(nlohmann::json::parse(text)["machine"], "\xef\xbf\xbd");  // U+FFFD
+}
+
 // ---- validation errors ------------------------------------------------------
 
 // header + configuration "none" + START ram with one 8-page block "ram".
@@ -424,7 +435,30 @@ TEST(StreamErrors, TrailingBytesAfterVmdesc) {
   auto s = full_stream().bytes;
   const auto n = s.size();
   s.push_back(0);
-  expect_error(s, n, "1 trailing bytes after the vmdesc");
+  expect_error(s, n, "bytes after the vmdesc");
+}
+
+// Found by fuzz/stream_destination_fuzz: the error counted the trailing bytes
+// in the reader's buffer, so a destination fed in pieces named a number that
+// depended on how the bytes arrived (435 of 2,576).
+TEST(StreamErrors, TrailingBytesAreReportedTheSameHoweverFed) {
+  auto s = full_stream().bytes;
+  s.insert(s.end(), 3000, 0x7e);
+  std::string whole;
+  try {
+    parse_whole(s);
+  } catch (const StreamError& e) {
+    whole = e.what();
+  }
+  EXPECT_NE(whole.find("bytes after the vmdesc"), std::string::npos) << whole;
+  for (size_t chunk : {1, 512, 4096}) {
+    try {
+      parse_chunked(s, chunk);
+      ADD_FAILURE() << "no error, chunk " << chunk;
+    } catch (const StreamError& e) {
+      EXPECT_EQ(e.what(), whole) << "chunk " << chunk;
+    }
+  }
 }
 
 TEST(StreamErrors, AVmdescNestedTooDeeplyIsRefused) {
