@@ -10,6 +10,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "dirty_track.skel.h"
@@ -92,6 +93,13 @@ std::uint32_t dirty_word_count(std::uint32_t pages) { return (pages + 63) / 64; 
 
 }  // namespace
 
+std::optional<dpdc_event> event_from_record(std::span<const std::uint8_t> record) noexcept {
+  if (record.size() < sizeof(dpdc_event)) return std::nullopt;
+  dpdc_event e;
+  std::memcpy(&e, record.data(), sizeof e);  // no alignment assumed of the record
+  return e;
+}
+
 void DirtyTracker::SkelDeleter::operator()(dirty_track_bpf* s) const noexcept { dirty_track_bpf__destroy(s); }
 void DirtyTracker::RingDeleter::operator()(ring_buffer* r) const noexcept { ring_buffer__free(r); }
 
@@ -161,7 +169,8 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
   if (options_.record_ring_bytes) {
     auto thunk = [](void* ctx, void* data, size_t size) -> int {
       auto* self = static_cast<DirtyTracker*>(ctx);
-      if (size >= sizeof(dpdc_event) && self->on_event_) self->on_event_(*static_cast<const dpdc_event*>(data));
+      const auto event = event_from_record({static_cast<const std::uint8_t*>(data), size});
+      if (event && self->on_event_) self->on_event_(*event);
       return 0;
     };
     events_.reset(ring_buffer__new(bpf_map__fd(skel_->maps.events), thunk, this, nullptr));

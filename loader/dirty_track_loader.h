@@ -122,6 +122,11 @@ class DirtyTracker {
   bool pinned_ = false;
 };
 
+// One record of the event ring buffer as the kernel hands it over: the
+// programs' dpdc_event, or nullopt for a record too short to hold one.
+// Pure (fuzz/bpf_records_fuzz.cpp).
+std::optional<dpdc_event> event_from_record(std::span<const std::uint8_t> record) noexcept;
+
 // Makes sure a BPF filesystem is mounted at `root` (mounting one if not).
 void ensure_bpffs(const std::filesystem::path& root = "/sys/fs/bpf");
 

@@ -30,12 +30,34 @@ std::optional<std::uint64_t> parse_stat_start_time(std::string_view stat) {
   return std::nullopt;
 }
 
-std::optional<std::uint64_t> process_start_time(pid_t pid) {
+namespace {
+
+std::optional<std::string> read_stat(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
   if (!in) return std::nullopt;
   std::stringstream ss;
   ss << in.rdbuf();
-  return parse_stat_start_time(ss.str());
+  return ss.str();
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> process_start_time(pid_t pid) {
+  auto stat = read_stat(pid);
+  return stat ? parse_stat_start_time(*stat) : std::nullopt;
+}
+
+char parse_stat_state(std::string_view stat) {
+  auto close = stat.rfind(')');
+  if (close == std::string_view::npos || close + 2 >= stat.size()) return '\0';
+  return stat[close + 2];
+}
+
+bool process_alive(pid_t pid) {
+  auto stat = read_stat(pid);
+  if (!stat) return false;
+  const char state = parse_stat_state(*stat);
+  return state != '\0' && state != 'Z' && state != 'X';
 }
 
 }  // namespace dpdc

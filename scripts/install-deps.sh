@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config binutils
   clang llvm libbpf-dev bpftool
+  libclang-rt-dev  # libFuzzer and the sanitizer runtimes (clang only recommends them)
   liburing-dev libgtest-dev libgmock-dev libbenchmark-dev
   libcli11-dev nlohmann-json3-dev libxxhash-dev
   qemu-system-x86 socat python3

@@ -156,6 +156,10 @@ nlohmann::json to_json(const InspectReport& r) {
   return j;
 }
 
+std::string render_json(const InspectReport& r) {
+  return to_json(r).dump(2, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 int run_inspect(const std::string& path, bool json, std::ostream& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
@@ -177,7 +181,7 @@ int run_inspect(const std::string& path, bool json, std::ostream& out) {
   while (auto ev = reader.next()) c(*ev);
   c.report.stream_bytes = total;
   if (json)
-    out << to_json(c.report).dump(2) << '\n';
+    out << render_json(c.report) << '\n';
   else
     out << render_text(c.report);
   return 0;

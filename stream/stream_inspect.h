@@ -60,6 +60,9 @@ struct InspectReport {
 InspectReport inspect(std::span<const uint8_t> stream);
 std::string render_text(const InspectReport& report);
 nlohmann::json to_json(const InspectReport& report);
+// to_json() as text; bytes of a name that are not UTF-8 (a stream's idstr or
+// machine name are any bytes) become U+FFFD instead of failing the report.
+std::string render_json(const InspectReport& report);
 
 // Reads `path` (in chunks, through the streaming reader), writes the report to
 // `out` as text or JSON, returns 0. Throws StreamError for a bad stream and

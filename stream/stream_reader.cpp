@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string_view>
 
 #include "dpdc/peer_json.h"
@@ -20,6 +21,13 @@ std::string hex(uint64_t v) {
 // (0x01 FULL .. 0x200 MULTIFD_FLUSH). Set bits above these cannot be flags, so
 // they mean the offset itself is not page-aligned.
 constexpr uint64_t kFlagBits = 0x3ff;
+
+// An item is parsed from its start again whenever it arrived incomplete, so
+// each one that has a count must be bounded, or a peer makes a destination
+// fed in pieces work quadratically. QEMU refuses more capabilities than it
+// knows (7.2 knows 22); its RAM blocks are its memory backends and ROMs, tens.
+constexpr uint32_t kMaxCapabilities = 64;
+constexpr size_t kMaxRamBlocks = 4096;
 
 bool printable_idstr(std::span<const uint8_t> s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](uint8_t c) { return c > 0x20 && c < 0x7f; });
@@ -141,7 +149,8 @@ std::optional<Event> StreamReader::step(ByteReader& r) {
       return VmdescEvent{start, std::move(json)};
     }
     case State::Done:
-      if (!r.at_end()) r.fail(std::to_string(r.remaining()) + " trailing bytes after the vmdesc");
+      // No count: a destination fed in pieces has seen only some of them.
+      if (!r.at_end()) r.fail("bytes after the vmdesc, which ends a stream");
       return std::nullopt;
     case State::Failed: break;
   }
@@ -162,14 +171,19 @@ std::optional<Event> StreamReader::top_level(ByteReader& r) {
       auto name = r.bytes(len);
       ConfigurationEvent ev;
       ev.machine.assign(name.begin(), name.end());
+      std::set<std::string> seen;
       while (!r.at_end() || !finished_) {
         if (r.peek_u8() != static_cast<uint8_t>(SectionType::Subsection)) break;
         const uint64_t sub = r.offset();
         r.u8();
         std::string sname = r.str();
         r.be32();  // subsection version
+        if (!seen.insert(sname).second) r.fail_at(sub, "configuration subsection '" + sname + "' sent twice");
         if (sname == kCapabilitiesSubsection) {
           uint32_t n = r.be32();  // be32 count, then u8 length + name each
+          if (n > kMaxCapabilities)
+            r.fail_at(r.offset() - 4, std::to_string(n) + " capabilities, more than the " +
+                                          std::to_string(kMaxCapabilities) + " any QEMU has");
           for (uint32_t i = 0; i < n; ++i) ev.capabilities.push_back(r.str());
         } else if (sname == kTargetPageBitsSubsection) {
           ev.target_page_bits = r.be32();
@@ -405,9 +419,12 @@ std::optional<Event> StreamReader::ram_record(ByteReader& r) {
     // Total bytes in the header word; then string idstr, be64 used length
     // (+ be64 GPA with x-ignore-shared) per block until the lengths add up.
     RamSetupEvent ev{addr, {}};
+    std::set<std::string> names;
     uint64_t left = addr;
     while (left > 0) {
       const uint64_t at = r.offset();
+      if (ev.blocks.size() == kMaxRamBlocks)
+        r.fail_at(at, "more than " + std::to_string(kMaxRamBlocks) + " RAM blocks in the setup");
       RamBlockInfo b;
       b.idstr = r.str();
       b.used_length = r.be64();
@@ -415,8 +432,7 @@ std::optional<Event> StreamReader::ram_record(ByteReader& r) {
       if (b.used_length == 0 || b.used_length > left)
         r.fail_at(at, "RAM block '" + b.idstr + "' length " + hex(b.used_length) + " does not fit the total " +
                           hex(addr));
-      for (const auto& o : ev.blocks)
-        if (o.idstr == b.idstr) r.fail_at(at, "RAM block '" + b.idstr + "' listed twice");
+      if (!names.insert(b.idstr).second) r.fail_at(at, "RAM block '" + b.idstr + "' listed twice");
       left -= b.used_length;
       ev.blocks.push_back(std::move(b));
     }

@@ -13,6 +13,9 @@
 //
 // Validation (StreamError with byte offset + section, one line): truncated
 // stream, wrong magic/version, unknown section type, configuration not first,
+// a configuration subsection twice, more capabilities or RAM blocks than any
+// QEMU sends (an item arriving in pieces is parsed again from its start, so
+// every count in one is bounded),
 // PART/END for an unknown section id, RAM sections after END, unknown RAM
 // block, CONTINUE with no previous page record (QEMU 7.2 carries the
 // previous block across PART sections, so CONTINUE may open a section), page offset outside

@@ -72,6 +72,10 @@ int main(int argc, char** argv) {
                   "the policy starts with a history (dpdc then holds back pages it already knows are hot from\n"
                   "round 1 on; default 0)")
       ->check(CLI::Range(0.0, 3600.0));
+  cmd->add_option("--stall-timeout", migrate.stall_timeout_s,
+                  "--to: give up when the destination takes no data for this many seconds (default 60;\n"
+                  "0 waits for ever); the source guest runs again, as after any failure")
+      ->check(CLI::Range(0.0, 86400.0));
   to_opt->excludes("--observe");
 
   std::string inspect_file;

@@ -17,6 +17,7 @@
 #include "live/migration.h"
 #include "live/stop_flag.h"
 #include "loader/dirty_track_loader.h"
+#include "loader/proc_stat.h"
 #include "precopy/report_text.h"
 #include "qemu/qemu_dirty_logging.h"
 #include "qemu/qemu_source.h"
@@ -34,15 +35,19 @@ namespace dpdc {
 
 namespace {
 
-// The source VMM over QMP: pausing it is the switchover.
+// The source dpdc-vm over QMP: pausing it is the switchover. Paused for a
+// migration, it runs again by itself if this engine goes away before
+// complete() (dpdc-vm's migration_hold.h), so even a SIGKILLed engine
+// leaves its source running.
 class QmpGuest final : public GuestControl {
  public:
   explicit QmpGuest(QmpClient& qmp) : qmp_(qmp) {}
   void stop() override {
-    qmp_.execute("stop");
     stopped_ = true;
+    qmp_.execute("x-dpdc-migration-stop");
   }
   bool stopped() const override { return stopped_; }
+  void complete() override { qmp_.execute("x-dpdc-migration-complete"); }
 
  private:
   QmpClient& qmp_;
@@ -97,6 +102,21 @@ class ProgressLine {
   bool shown_ = false;
 };
 
+// A migration failed: the source guest runs again if it was stopped. Says
+// where the guest is, for the one line the user sees.
+std::string after_failure(pid_t pid, GuestControl& guest, QmpClient& qmp) {
+  if (!process_alive(pid)) {
+    return "; the VMM (pid " + std::to_string(pid) + ") is gone, and the destination never resumes an unfinished stream";
+  }
+  if (!guest.stopped()) return "; the source guest keeps running";
+  try {
+    qmp.execute("cont");
+    return "; the source guest runs again";
+  } catch (const std::exception& e) {
+    return std::string("; resuming the source guest failed too (") + e.what() + "): resume it with QMP cont";
+  }
+}
+
 // What every source shares once its guest, dirty source and devices exist:
 // the link, Ctrl-C, the progress line, the run, resuming the source if the
 // run fails after the stop, and the report. `extra` adds source-specific
@@ -107,6 +127,8 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
                        std::ostream& out) {
   TransportOptions topt;
   topt.max_bytes_per_s = options.max_bandwidth_mb_s * 1e6;
+  topt.interrupt = &interrupt;
+  topt.stall_ns = static_cast<std::uint64_t>(options.stall_timeout_s * 1e9);
   Transport transport(dest, topt);  // a refused destination fails here, guest untouched
   setup.interrupt = &interrupt;
   setup.warmup_ns = static_cast<std::uint64_t>(options.warmup_s * 1e9);
@@ -117,14 +139,10 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
   MigrationResult result;
   try {
     result = run_migration(source, guest, setup, transport, policy, &devices);
-  } catch (...) {
-    if (guest.stopped()) {
-      try {
-        qmp.execute("cont");
-      } catch (...) {
-      }
-    }
-    throw;
+  } catch (const Error& e) {
+    throw Error(e.kind(), e.what() + after_failure(options.pid, guest, qmp));
+  } catch (const std::exception& e) {
+    throw Error(ErrorKind::Runtime, e.what() + after_failure(options.pid, guest, qmp));
   }
   const nlohmann::json more = extra(result);
   if (options.json) {

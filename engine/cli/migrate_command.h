@@ -19,6 +19,7 @@ struct MigrateOptions {
   double max_bandwidth_mb_s = 0;  // 0: no cap
   std::uint64_t downtime_limit_ms = 300;
   double warmup_s = 0;  // watch the guest this long before round 1
+  double stall_timeout_s = 60;  // give up on a destination that takes no data this long (0: never)
   std::string record;   // QEMU: trace of what the dirty source saw until the stop
   std::uint32_t record_ring_mib = 16;  // --record with the ring source: the tracker's event buffer
   std::string dirty_source = "auto";  // auto, ring or content (dirty_source_choice.h)

@@ -43,7 +43,7 @@ void LiveWorld::end_round(std::uint32_t, bool final_round) {
 
 std::uint64_t LiveWorld::send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) {
   if (!stopped_ && options_.interrupt && options_.interrupt->raised()) {
-    throw Error(ErrorKind::Interrupted, "interrupted before the switchover; the source guest keeps running");
+    throw Error(ErrorKind::Interrupted, "interrupted before the switchover");
   }
   const std::uint64_t before = writer_.bytes_written();
   source_.before_reads();
@@ -71,7 +71,7 @@ void LiveWorld::await_reset() {
     if (!options_.interrupt) {
       std::this_thread::sleep_for(5ms);
     } else if (options_.interrupt->sleep_for(5ms)) {
-      throw Error(ErrorKind::Interrupted, "interrupted before the switchover; the source guest keeps running");
+      throw Error(ErrorKind::Interrupted, "interrupted before the switchover");
     }
   }
 }
@@ -81,7 +81,7 @@ void LiveWorld::stop_guest() {
   // that came while the sends queued ahead of the link (a round may end long
   // before its bytes are on the wire) must not be followed by the stop.
   if (options_.interrupt && options_.interrupt->raised()) {
-    throw Error(ErrorKind::Interrupted, "interrupted before the switchover; the source guest keeps running");
+    throw Error(ErrorKind::Interrupted, "interrupted before the switchover");
   }
   guest_.stop();
   source_.guest_stopped();

@@ -27,6 +27,11 @@ class GuestControl {
   // True once stop() may have taken effect, even if it then failed: a
   // migration that fails after that must resume the guest.
   virtual bool stopped() const = 0;
+  // Everything but the stream's end-of-file marker is written: from now on
+  // the VMM counts the migration as done and must not resume the guest by
+  // itself. Called before the marker, so a destination (which resumes only
+  // after it) and its source never both run the guest.
+  virtual void complete() {}
 };
 
 // What a VMM contributes to the stream besides the tracked RAM, fetched with

@@ -37,7 +37,7 @@ void watch_before_round_one(DirtySource& source, std::size_t pages, const Migrat
   const std::uint64_t end = monotonic_ns() + setup.warmup_ns;
   for (std::uint64_t now = monotonic_ns(); now < end; now = monotonic_ns()) {
     if (setup.interrupt && setup.interrupt->raised()) {
-      throw Error(ErrorKind::Interrupted, "interrupted before the first round; the source guest keeps running");
+      throw Error(ErrorKind::Interrupted, "interrupted before the first round");
     }
     source.collect(scratch, Scan::Complete);
     scratch.clear();
@@ -82,6 +82,7 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
 
   const std::uint64_t t0 = monotonic_ns();
   if (devices) devices->write_sections(writer);
+  guest.complete();
   writer.eof_and_vmdesc();
   const std::uint64_t t1 = monotonic_ns();
   transport.flush();

@@ -15,6 +15,7 @@
 #include "base/output_file.h"
 #include "dpdc/clock.h"
 #include "dpdc/error.h"
+#include "live/stop_flag.h"
 
 namespace dpdc {
 
@@ -91,14 +92,18 @@ Transport::Transport(const Destination& dest, const TransportOptions& options)
 }
 
 Transport::~Transport() {
-  // Drain what is in flight so the kernel never writes from freed buffers;
-  // errors at this point were reported by flush() or are moot.
+  // The kernel must never write from freed buffers, so what is in flight is
+  // reaped first. Here only after a failure (flush() reaped the rest): the
+  // socket is shut down so that a send blocked on a stalled peer fails now.
   if (ring_ok_) {
+    if (in_flight_ && fd_ && dest_.kind != Destination::Kind::File) ::shutdown(fd_.get(), SHUT_RDWR);
+    options_.interrupt = nullptr;
+    options_.stall_ns = 10'000'000'000;
     try {
       while (in_flight_) reap_one();
     } catch (...) {
     }
-    io_uring_queue_exit(&ring_);
+    if (!in_flight_) io_uring_queue_exit(&ring_);  // else leak the ring: its buffers may still be read
   }
 }
 
@@ -148,6 +153,7 @@ void Transport::submit(const Chunk& c) {
   io_uring_sqe_set_data64(sqe, c.buffer);
   int rc = io_uring_submit(&ring_);
   if (rc < 0) throw_errno(-rc, "io_uring_submit");
+  if (!in_flight_) last_progress_ns_ = monotonic_ns();
   in_flight_ = true;
   flight_ = c;
 }
@@ -155,10 +161,20 @@ void Transport::submit(const Chunk& c) {
 void Transport::reap_one() {
   if (!in_flight_) throw Error(ErrorKind::Runtime, "transport: waiting with nothing in flight");
   io_uring_cqe* cqe = nullptr;
-  int rc;
-  while ((rc = io_uring_wait_cqe(&ring_, &cqe)) == -EINTR) {
+  for (;;) {
+    __kernel_timespec tick{0, 100'000'000};  // how often a signal or a stall is noticed
+    const int rc = io_uring_wait_cqe_timeout(&ring_, &cqe, &tick);
+    if (rc == 0) break;
+    if (rc != -ETIME && rc != -EINTR) throw_errno(-rc, "io_uring_wait_cqe");
+    if (options_.interrupt && options_.interrupt->raised()) {
+      throw Error(ErrorKind::Interrupted, "interrupted while sending the stream to " + dest_.uri);
+    }
+    if (options_.stall_ns && monotonic_ns() - last_progress_ns_ >= options_.stall_ns) {
+      throw Error(ErrorKind::Runtime, "the destination " + dest_.uri + " took no data for " +
+                                          std::to_string(options_.stall_ns / 1'000'000'000) +
+                                          " s; it is stalled or gone (--stall-timeout sets how long to wait)");
+    }
   }
-  if (rc < 0) throw_errno(-rc, "io_uring_wait_cqe");
   int res = cqe->res;
   io_uring_cqe_seen(&ring_, cqe);
   in_flight_ = false;
@@ -175,6 +191,7 @@ void Transport::reap_one() {
   }
   auto done = static_cast<std::size_t>(res);
   completed_ += done;
+  last_progress_ns_ = monotonic_ns();
   if (dest_.kind == Destination::Kind::File) file_offset_ += done;
   if (done < flight_.length) {  // short write: the rest goes next, before anything else
     Chunk rest{flight_.buffer, flight_.offset + done, flight_.length - done};

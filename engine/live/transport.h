@@ -18,10 +18,18 @@
 
 namespace dpdc {
 
+class StopFlag;
+
 struct TransportOptions {
   std::size_t buffer_bytes = 1 << 20;
   unsigned buffers = 4;
   double max_bytes_per_s = 0;  // 0: no cap
+  // A wait for the destination ends with Error(Interrupted) when this is
+  // raised (SIGINT/SIGTERM), and with Error(Runtime) when the destination
+  // took no byte for `stall_ns` (0: wait for ever): a paused guest must not
+  // wait on a peer that is gone without a word (a dead host, a stalled link).
+  const StopFlag* interrupt = nullptr;
+  std::uint64_t stall_ns = 60'000'000'000;
 };
 
 class Transport {
@@ -73,6 +81,7 @@ class Transport {
   unsigned current_ = 0;
   std::size_t fill_ = 0;
   std::uint64_t accepted_ = 0, completed_ = 0, file_offset_ = 0;
+  std::uint64_t last_progress_ns_ = 0;  // the last completion, or the submit before it
   Pacer pacer_;
 };
 

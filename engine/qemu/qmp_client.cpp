@@ -12,6 +12,21 @@
 
 namespace dpdc {
 
+namespace {
+
+// An error reply's desc. A peer's error of another shape is quoted as JSON
+// (any bytes in it replaced, not thrown over), so the caller's Error stays
+// the one failure a command has.
+std::string error_desc(const nlohmann::json& error) {
+  if (error.is_object()) {
+    const auto desc = error.find("desc");
+    if (desc != error.end() && desc->is_string()) return desc->get<std::string>();
+  }
+  return error.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
 QmpClient::QmpClient(const std::string& socket_path, std::chrono::milliseconds timeout)
     : path_(socket_path), timeout_(timeout) {
   sockaddr_un addr{};
@@ -27,9 +42,18 @@ QmpClient::QmpClient(const std::string& socket_path, std::chrono::milliseconds t
                 "cannot connect to the QMP socket " + socket_path + ": " + std::strerror(err) +
                     "; is the VMM running with -qmp unix:" + socket_path + ",server=on,wait=off?");
   }
+  negotiate();
+}
+
+QmpClient::QmpClient(UniqueFd connected, const std::string& name, std::chrono::milliseconds timeout)
+    : path_(name), timeout_(timeout), fd_(std::move(connected)) {
+  negotiate();
+}
+
+void QmpClient::negotiate() {
   greeting_ = read_message();
   if (!greeting_.contains("QMP")) {
-    throw Error(ErrorKind::Target, socket_path + " did not greet like a QMP server; is it a QMP socket?");
+    throw Error(ErrorKind::Target, path_ + " did not greet like a QMP server; is it a QMP socket?");
   }
   execute("qmp_capabilities");
 }
@@ -52,8 +76,7 @@ nlohmann::json QmpClient::execute(const std::string& command, const nlohmann::js
     }
     if (msg.contains("id") && msg["id"] != req["id"]) continue;  // a stale reply
     if (msg.contains("error")) {
-      std::string desc = msg["error"].value("desc", msg["error"].dump());
-      throw Error(ErrorKind::Runtime, "QMP " + command + " failed: " + desc);
+      throw Error(ErrorKind::Runtime, "QMP " + command + " failed: " + error_desc(msg["error"]));
     }
     if (msg.contains("return")) return msg["return"];
   }

@@ -18,6 +18,10 @@ class QmpClient {
   // Connects to a unix socket and negotiates capabilities. Throws Error.
   explicit QmpClient(const std::string& socket_path,
                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  // The same over a socket already connected (fuzz/qmp_client_fuzz.cpp);
+  // `name` stands for the socket path in messages.
+  QmpClient(UniqueFd connected, const std::string& name,
+            std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
   // Runs a command; returns its "return" value, throws Error with QEMU's desc on "error".
   nlohmann::json execute(const std::string& command, const nlohmann::json& arguments = nullptr);
@@ -27,6 +31,7 @@ class QmpClient {
   std::deque<nlohmann::json>& events() noexcept { return events_; }
 
  private:
+  void negotiate();
   nlohmann::json read_message();
 
   std::string path_;

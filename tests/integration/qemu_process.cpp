@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <stdexcept>
 #include <thread>
 
 namespace dpdc::test {
@@ -60,13 +61,20 @@ Qemu::Qemu(const TempDir& dir, std::vector<std::string> args) : sock_(dir / ("qm
   argv.insert(argv.end(), args.begin(), args.end());
   argv.insert(argv.end(), {"-qmp", "unix:" + sock_ + ",server=on,wait=off"});
   child_ = std::make_unique<Child>(argv);
-  auto deadline = std::chrono::steady_clock::now() + 10s;
+  // A minute: QEMU/KVM nested in the VM runner, beside a second VM on a
+  // loaded host, took more than 10 s to open its socket. A QEMU that exits
+  // meanwhile fails at once, with its own words.
+  auto deadline = std::chrono::steady_clock::now() + 60s;
   while (!qmp_) {
     try {
       qmp_ = std::make_unique<QmpClient>(sock_);
     } catch (const std::exception&) {
+      if (auto code = child_->wait(0ms)) {
+        throw std::runtime_error("QEMU exited (status " + std::to_string(*code) + ") before its QMP socket was ready: " +
+                                 child_->err());
+      }
       if (std::chrono::steady_clock::now() > deadline) throw;
-      std::this_thread::sleep_for(50ms);
+      std::this_thread::sleep_for(100ms);
     }
   }
 }

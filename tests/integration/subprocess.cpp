@@ -1,5 +1,7 @@
 #include "subprocess.h"
 
+#include <sys/resource.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -77,7 +79,9 @@ std::optional<int> Child::wait(std::chrono::milliseconds timeout) {
   for (;;) {
     if (out_fd_ >= 0 || err_fd_ >= 0) pump(20);
     int st = 0;
-    pid_t r = ::waitpid(pid_, &st, WNOHANG);
+    struct rusage ru {};
+    pid_t r = ::wait4(pid_, &st, WNOHANG, &ru);
+    if (r == pid_) max_rss_kib_ = static_cast<std::uint64_t>(ru.ru_maxrss);
     if (r == pid_) {
       while (out_fd_ >= 0 || err_fd_ >= 0) pump(100);
       status_ = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);

@@ -4,6 +4,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,6 +31,8 @@ class Child {
   std::optional<int> wait(std::chrono::milliseconds timeout = std::chrono::seconds(60));
   const std::string& out() const { return out_; }
   const std::string& err() const { return err_; }
+  // Its peak resident memory (getrusage's ru_maxrss), once it was reaped.
+  std::uint64_t max_rss_kib() const { return max_rss_kib_; }
 
  private:
   void pump(int timeout_ms);
@@ -37,6 +40,7 @@ class Child {
   int out_fd_ = -1, err_fd_ = -1;
   std::string out_, err_;
   std::optional<int> status_;
+  std::uint64_t max_rss_kib_ = 0;
 };
 
 struct RunResult {

@@ -28,6 +28,9 @@
 #include "qemu_process.h"
 #include "subprocess.h"
 #include "temp_dir.h"
+#include "relay.h"
+#include "stop_watcher.h"
+#include "loader/proc_stat.h"
 
 namespace dpdc {
 namespace {
@@ -363,6 +366,67 @@ TEST(QemuSourceAborts, DestinationGoneMidwayLeavesTheSourceRunning) {
   expect_nothing_left(src);
   auto before = guest_status(src, dir).rounds;
   EXPECT_TRUE(wait_rounds(src, dir, before, 30s));
+}
+
+// SIGKILL after the stop, once QEMU's own part of the switchover (its
+// device state, into the engine) has completed: QEMU is in postmigrate and
+// stays there, as nothing in QEMU resumes a guest whose migration
+// completed. The destination never got the stream's end and never runs; the
+// guest is whole in the source, and `cont` runs it on. (A dpdc-vm source
+// resumes by itself: MigrationFaults.EngineSigkillAfterTheStop*.) The dead
+// engine's pins and, with the ring, its dirty limit (one no vCPU reaches)
+// stay; the next attach sweeps the pins and cancels the limit
+// (qemu_dirty_logging.h), so the second migration leaves nothing behind
+// (docs/faults.md).
+TEST(QemuSourceAborts, EngineKilledAfterTheStopLeavesTheSourceInPostmigrateForCont) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  const std::string workload = "ab,pages=2048";
+  auto args = source_args(dir, workload);
+  args.insert(args.end(), {"-qmp", "unix:" + (dir / "watch.sock") + ",server=on,wait=off"});
+  test::Qemu src(dir, args);
+  ASSERT_TRUE(wait_rounds(src, dir, 2, 60s)) << "the source guest did not start";
+  auto dst_args = machine_args(workload);
+  dst_args.insert(dst_args.end(), {"-incoming", "unix:" + (dir / "dst.sock")});
+  auto dst = std::make_unique<test::Qemu>(dir, dst_args);
+  test::Relay relay(dir / "relay.sock", dir / "dst.sock");
+  std::atomic<bool> stopped{false};
+  test::StopWatcher watcher(dir / "watch.sock", [&] {
+    relay.stall();
+    stopped = true;
+  });
+  test::Child engine_run(
+      {engine(), "attach", "--pid", std::to_string(src.pid()), "--to", relay.uri(), "--max-bandwidth", "20"});
+  for (int i = 0; i < 12000 && !stopped; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(stopped) << "the engine never stopped the guest: " << engine_run.err();
+  std::string qemu_part;
+  for (int i = 0; i < 600 && qemu_part != "completed"; ++i, std::this_thread::sleep_for(50ms)) {
+    qemu_part = src.qmp().execute("query-migrate").value("status", "");
+  }
+  ASSERT_EQ(qemu_part, "completed") << "QEMU's own part of the switchover did not complete";
+  ASSERT_FALSE(engine_run.wait(0ms).has_value()) << "the engine finished through a stalled link: " << engine_run.err();
+  engine_run.signal(SIGKILL);
+  ASSERT_EQ(engine_run.wait(30s), 128 + SIGKILL);
+
+  EXPECT_EQ(status_of(src), "postmigrate");
+  relay.cut();
+  std::this_thread::sleep_for(2s);
+  if (process_alive(dst->pid())) {
+    EXPECT_NE(status_of(*dst), "running") << "the destination ran an unfinished stream";
+  }
+  dst.reset();
+  const auto before = guest_status(src, dir).rounds;
+  src.qmp().execute("cont");
+  EXPECT_TRUE(wait_rounds(src, dir, before + 1, 60s)) << "the guest does not run on after cont";
+
+  // A second migration arrives whole, and leaves nothing behind.
+  std::unique_ptr<test::Qemu> again;
+  nlohmann::json report;
+  migrate_to_paused(src, dir, machine_args(workload), again, report);
+  EXPECT_TRUE(same_ram(src, *again, dir));
+  auto st = guest_status(*again, dir);
+  test::expect_ab_consistent(pmem(*again, dir, st.area_gpa, st.area_pages * 4096), 0, st.area_pages);
+  expect_nothing_left(src);
 }
 
 // Ctrl-C during the rounds: the engine stops sending, the guest was never

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """matrix-report.py WORK KERNELS [TABLE]: the kernel matrix's summary.
 
-WORK holds one directory per kernel (status, runner.log, console.log,
-reports/GROUP.json as GoogleTest wrote them). Prints, for every kernel that
+WORK holds one directory per kernel (status; runner-N.log and console-N.log
+of each VM the kernel's groups ran in, console-N-tryM.log of a run cut
+short and resumed; reports/GROUP.json as GoogleTest wrote them). Prints, for every kernel that
 failed, what failed: each failed test with the first lines of its failure
 message (from the JSON report), and for a run cut short the test that was
 still running (from the console, which the JSON of an unfinished group never
@@ -10,6 +11,7 @@ reaches). Then the table kernel x group x passed/failed/skipped/seconds, on
 stdout and, when given, into TABLE. Exit status: the number of failed
 kernels (capped at 1).
 """
+import glob
 import json
 import os
 import re
@@ -42,16 +44,21 @@ def still_running(console):
     return running
 
 
+def consoles(kdir):
+    """Every VM's console of one kernel: the shards' last runs and any cut short."""
+    return sorted(glob.glob(os.path.join(kdir, "console-*.log")))
+
+
 def explain_failure(k, kdir, groups, out):
     rc, secs = open(os.path.join(kdir, "status")).read().split()
     why = {"124": f"timed out after {secs} s", "125": "could not be fetched or booted",
            "126": "the guest kernel oopsed or panicked"}.get(rc, f"exit {rc}")
     print(f"matrix: kernel {k} FAILED ({why}); what failed:", file=out)
     say = lambda text: print(f"matrix: {k}:   {text}", file=out)
-    runner = os.path.join(kdir, "runner.log")
-    for line in open(runner, errors="replace") if os.path.exists(runner) else []:
-        if line.startswith("vm:") and "running:" not in line:
-            say(line.rstrip())
+    for runner in sorted(glob.glob(os.path.join(kdir, "runner-*.log"))):
+        for line in open(runner, errors="replace"):
+            if line.startswith("vm:") and "running:" not in line:
+                say(line.rstrip())
     for g, report in groups:
         if report is None:
             continue
@@ -60,8 +67,7 @@ def explain_failure(k, kdir, groups, out):
                 say(f"{t.get('classname', '?')}.{t['name']} (group {g}):")
                 for line in failure.get("failure", "").splitlines()[:MESSAGE_LINES]:
                     say("    " + line)
-    console_path = os.path.join(kdir, "console.log")
-    if os.path.exists(console_path):
+    for console_path in consoles(kdir):
         console = open(console_path, errors="replace").read().splitlines()
         running = still_running(console)
         if running:
@@ -88,8 +94,7 @@ def main():
         release = open(release_file).read().strip() if os.path.exists(release_file) else "?"
         names = sorted(f[:-5] for f in os.listdir(rep) if f.endswith(".json")) if os.path.isdir(rep) else []
         # A group cut short by the timeout wrote no report; run-groups.sh announced it on the console.
-        console_path = os.path.join(kdir, "console.log")
-        if os.path.exists(console_path):
+        for console_path in consoles(kdir):
             started = re.findall(r"^== group (\S+)", open(console_path, errors="replace").read(), re.M)
             names += [g for g in started if g not in names]
         groups = [(g, load(os.path.join(rep, g + ".json"))) for g in names]

@@ -68,40 +68,90 @@ cleanup() {
 trap cleanup EXIT
 [[ -n $logs ]] && mkdir -p "$logs"
 
-run_kernel() {  # run_kernel K: one VM, its reports and status under $work/K
-    local k=$1 kout=$work/$1 start rc try
+# Each kernel's groups run in two VMs (shards) when two VMs run at once:
+# six VMs over two CPUs pack tighter than three, as the newest kernel's run
+# alone outlasted two other kernels' runs (docs/vm-runner.md). A group in
+# neither list (a new one) runs in the last.
+shard_sets=("migration bpf kvm" "faults qemu-kvm other")
+
+run_shard() {  # run_shard K N GROUPS...: one VM; reports in $work/K/reports, logs and status as K/*-N
+    local k=$1 n=$2 kout=$work/$1 start rc try g todo
+    shift 2
+    todo="$*"
     start=$(date +%s)
-    # A run past the deadline (124) is run once more, from a fresh boot: a
-    # nested guest under TCG's emulated SVM can stop the guest kernel for
-    # good (docs/vm-runner.md, "When a run hangs"), which says nothing about
-    # the tests. A second hang, or any failure, stands.
-    for try in 1 2; do
-        rm -rf "$kout"
-        mkdir -p "$kout"
+    mkdir -p "$kout/reports"
+    # A run cut short by a stopped guest kernel (124, no heartbeat) is
+    # resumed from a fresh boot at the first group that has no result (each
+    # finished group left GROUP.rc): a nested guest under TCG's emulated SVM
+    # can stop the guest kernel for good (docs/vm-runner.md, "When a run
+    # hangs"), which says nothing about the tests. Two resumptions at most;
+    # a third stop, or any failure, stands.
+    for try in 1 2 3; do
         set +e
-        tests/vm/run.sh --kernel "$k" --quiet "${run_opts[@]}" --out "$kout/reports" --log "$kout/console.log" \
-            -- "$here/run-groups.sh" "$binary" ${groups//,/ } 2>"$kout/runner.log"
+        tests/vm/run.sh --kernel "$k" --quiet "${run_opts[@]}" --out "$kout/reports" --log "$kout/console-$n.log" \
+            -- "$here/run-groups.sh" "$binary" $todo 2>>"$kout/runner-$n.log"
         rc=$?
         set -e
-        ((rc == 124 && try == 1)) || break
-        echo "matrix: kernel $k: the run passed its deadline (a hung guest kernel?); booting it once more" >&2
-        grep -h 'vm:' "$kout/runner.log" | tail -3 >&2 || true
+        ((rc == 124 && try < 3)) || break
+        # Only a guest kernel that stopped is booted again; one still
+        # working at the deadline is too slow, and that stands.
+        grep 'vm: kernel' "$kout/runner-$n.log" | tail -1 | grep -q 'no heartbeat' || break
+        local left=
+        for g in $todo; do [[ -f $kout/reports/$g.rc ]] || left+="$g "; done
+        [[ -n $left ]] || break
+        echo "matrix: kernel $k: the run was cut short ($(grep -h 'vm: kernel' "$kout/runner-$n.log" | tail -1 | sed 's/^vm: kernel [^:]*: //')); booting it again for group(s) ${left% }" >&2
+        mv "$kout/console-$n.log" "$kout/console-$n-try$try.log" 2>/dev/null || true
+        todo=$left
     done
-    echo "$rc $(($(date +%s) - start))" >"$kout/status"
-    grep '^vm: kernel' "$kout/runner.log" | tail -1 | sed 's/^vm:/matrix:/' >&2 || true
+    # A group that failed before a resumption fails the shard.
+    if ((rc == 0)); then
+        for g in $*; do [[ ! -f $kout/reports/$g.rc ]] || (($(cat "$kout/reports/$g.rc") == 0)) || rc=1; done
+    fi
+    echo "$rc $(($(date +%s) - start))" >"$kout/status-$n"
+    grep '^vm: kernel' "$kout/runner-$n.log" | tail -1 | sed "s/^vm:/matrix:/; s/\$/ (groups $*)/" >&2 || true
 }
 
-# Started last-listed first: the newest kernel's run is the longest (about
-# 1.5x the others', docs/vm-runner.md), so the others run beside it rather
-# than after it. The report keeps the list's order.
+# The units: a kernel and its groups. Listed longest first (the newest
+# kernel's are about 1.5x the others', and the first shard the longer), so
+# the short ones fill in at the end; the report keeps the list's order.
+units=()
+all_groups=$("$here/run-groups.sh" --list)
 for k in $(tr ',' '\n' <<<"$kernels" | tac); do
+    if [[ -n $groups ]]; then
+        units+=("$k 1 ${groups//,/ }")
+        continue
+    fi
+    n=0
+    placed=
+    for members in "${shard_sets[@]}"; do
+        n=$((n + 1))
+        mine=
+        for g in $members; do [[ " $all_groups " == *" $g "* ]] && mine+="$g " && placed+="$g "; done
+        if ((n == ${#shard_sets[@]})); then
+            for g in $all_groups; do [[ " $placed " == *" $g "* ]] || mine+="$g "; done
+        fi
+        [[ -n $mine ]] && units+=("$k $n ${mine% }")
+    done
+done
+for u in "${units[@]}"; do
     while (($(jobs -rp | wc -l) >= jobs)); do wait -n || true; done
-    echo "matrix: kernel $k: booting, running groups ${groups:-(all)}" >&2
-    run_kernel "$k" &
+    read -r k n gs <<<"$u"
+    echo "matrix: kernel $k: booting, running groups ${gs// /,}" >&2
+    run_shard $u &
     pids+=($!)
 done
 wait
 pids=()
+# A kernel's status: the first failing shard's exit, and the shards' seconds.
+for k in ${kernels//,/ }; do
+    rc=0 secs=0
+    for f in "$work/$k"/status-*; do
+        read -r r s <"$f"
+        ((rc != 0)) || rc=$r
+        secs=$((secs + s))
+    done
+    echo "$rc $secs" >"$work/$k/status"
+done
 
 report=0
 python3 "$here/matrix-report.py" "$work" "$kernels" "${table:-}" || report=$?

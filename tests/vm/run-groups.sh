@@ -2,7 +2,10 @@
 # run-groups.sh BINARY [GROUP...]: runs inside the VM runner. For each group
 # of tests/vm/groups.list (all but host-only, plus "other": every test in no
 # group), runs its tests and writes $DPDC_VM_OUT/GROUP.json (GoogleTest's
-# report). Exit status 0 only if every group passed with nothing skipped.
+# report) and GROUP.rc (0 passed with nothing skipped, 1 not), so that a run
+# cut short can be resumed at the first group without one.
+# Exit status 0 only if every group passed with nothing skipped.
+# run-groups.sh --list prints the groups it runs by default, in order.
 # A group that runs past DPDC_VM_GROUP_TIMEOUT seconds (default 1200; the
 # longest, migration, took 280-700 s) is stopped and fails, so the groups
 # after it still run and the report names the test that hung.
@@ -10,7 +13,6 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 binary=$1
 shift
-out=${DPDC_VM_OUT:?run-groups.sh runs inside tests/vm/run.sh}
 group_timeout=${DPDC_VM_GROUP_TIMEOUT:-1200}
 
 declare -A filter settings
@@ -26,7 +28,9 @@ done <"$here/groups.list"
 all_named=$(IFS=:; echo "${filter[*]}")
 filter[other]="*-$all_named"
 order+=(other)
+[[ $binary == --list ]] && { echo "${order[*]}"; exit 0; }
 (($# > 0)) && order=("$@")
+out=${DPDC_VM_OUT:?run-groups.sh runs inside tests/vm/run.sh}
 
 # What a hung group was doing: every process with its state and where in the
 # kernel it sleeps, and the kernel stacks of those in the test's process tree.
@@ -62,7 +66,8 @@ for g in "${order[@]}"; do
     fi
     wait $pid
     rc=$?
+    grep -q '"result": "SKIPPED"' "$out/$g.json" 2>/dev/null && { echo "run-groups: group $g skipped tests inside the VM" >&2; rc=1; }
     ((rc == 0)) || status=1
-    grep -q '"result": "SKIPPED"' "$out/$g.json" 2>/dev/null && { echo "run-groups: group $g skipped tests inside the VM" >&2; status=1; }
+    echo $((rc == 0 ? 0 : 1)) >"$out/$g.rc"
 done
 exit $status

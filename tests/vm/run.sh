@@ -13,7 +13,8 @@
 # KVM modules loaded, bpffs, tracefs and debugfs mounted and loopback up.
 # $DPDC_VM_OUT inside is a directory the host keeps (--out DIR).
 #
-# Exit status: the command's own; 124 the run exceeded --timeout; 125 the
+# Exit status: the command's own; 124 the run exceeded --timeout or the
+# guest kernel stopped (no heartbeat for --stall seconds); 125 the
 # runner could not fetch or boot the kernel (the reason is printed); 126 the
 # guest kernel oopsed, hit a BUG or panicked (its console lines are printed).
 set -euo pipefail
@@ -27,6 +28,9 @@ mem=${DPDC_VM_MEM:-6144}
 # --smp 2 runs two CPUs on one host thread (thread=single), which is sound.
 smp=${DPDC_VM_SMP:-1}
 timeout=${DPDC_VM_TIMEOUT:-3600}
+# The guest writes a heartbeat every 10 s; none for this long means its
+# kernel stopped (a nested-SVM hang under TCG, docs/vm-runner.md).
+stall=${DPDC_VM_STALL:-300}
 log=
 outdir=
 quiet=0
@@ -44,6 +48,8 @@ options:
   --mem MIB       guest memory in MiB (default $mem; two 1 GiB test guests need 6144)
   --smp N         guest CPUs (default $smp)
   --timeout S     kill the VM after S seconds, exit 124 (default $timeout)
+  --stall S       kill the VM when its kernel wrote no heartbeat for S seconds
+                  (or none S seconds after boot began), exit 124 (default $stall)
   --env NAME      pass the host's variable NAME into the guest (repeatable;
                   DPDC_* and GTEST_* always pass)
   --out DIR       keep what the command writes to \$DPDC_VM_OUT in DIR
@@ -52,7 +58,7 @@ options:
   -h, --help      this text
 
 The kernel cache is DPDC_KERNEL_CACHE (default ~/.cache/dpdc/kernels).
-exit: the command's status; 124 timeout; 125 the kernel could not be fetched
+exit: the command's status; 124 timeout or stalled guest; 125 the kernel could not be fetched
 or booted; 126 the guest kernel oopsed or panicked.
 EOF
 }
@@ -65,6 +71,7 @@ while [[ $# -gt 0 ]]; do
     --mem) need_value "$@"; mem=$2; shift 2 ;;
     --smp) need_value "$@"; smp=$2; shift 2 ;;
     --timeout) need_value "$@"; timeout=$2; shift 2 ;;
+    --stall) need_value "$@"; stall=$2; shift 2 ;;
     --env) need_value "$@"; envs+=("$2"); shift 2 ;;
     --out) need_value "$@"; outdir=$2; shift 2 ;;
     --log) need_value "$@"; log=$2; shift 2 ;;
@@ -75,7 +82,7 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 [[ $# -gt 0 ]] || bad_usage "no command given after --"
-for n in "$mem" "$smp" "$timeout"; do [[ $n =~ ^[1-9][0-9]*$ ]] || bad_usage "'$n' is not a positive number"; done
+for n in "$mem" "$smp" "$timeout" "$stall"; do [[ $n =~ ^[1-9][0-9]*$ ]] || bad_usage "'$n' is not a positive number"; done
 command -v qemu-system-x86_64 >/dev/null || { echo "vm: qemu-system-x86_64 is not installed; run scripts/install-deps.sh" >&2; exit 125; }
 for tool in busybox cpio modprobe depmod; do
     command -v "$tool" >/dev/null || { echo "vm: $tool is not installed; run scripts/install-deps.sh" >&2; exit 125; }
@@ -131,13 +138,27 @@ qemu_pid=$!
 if ((quiet == 0)); then
     tail -n +1 -f --pid="$qemu_pid" "$work/console.log" | sed -u 's/\r$//' &
 fi
-# The deadline: a guest still running then is asked where it is (a kernel
-# that spins shows the function), then stopped.
+# The deadline, and the heartbeat: a guest still running at the deadline,
+# or whose kernel stopped writing its heartbeat, is asked where it is (a
+# kernel that spins shows the function), then stopped.
 timed_out=0
-for ((t = 0; t < timeout * 5; t++)); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.2; done
-if kill -0 "$qemu_pid" 2>/dev/null; then
+why=
+while kill -0 "$qemu_pid" 2>/dev/null; do
+    now=$(date +%s)
+    if ((now - start >= timeout)); then
+        why="still running after $timeout s"
+        break
+    fi
+    beat=$(stat -c %Y "$work/out/heartbeat" 2>/dev/null || echo "$start")
+    if ((now - beat >= stall)); then
+        why="no heartbeat from the guest kernel for $((now - beat)) s (it stopped)"
+        break
+    fi
+    sleep 1
+done
+if [[ -n $why ]] && kill -0 "$qemu_pid" 2>/dev/null; then
     timed_out=1
-    echo "vm: kernel $kernel ($release): still running after $timeout s; where its CPUs are:" >&2
+    echo "vm: kernel $kernel ($release): $why; where its CPUs are:" >&2
     smap=$(ls "$work/out/kallsyms" "$kdir"/root/boot/System.map-* 2>/dev/null | head -1 || true)
     timeout 30 python3 "$here/guest-state.py" "$work/monitor.sock" "${smap:-/dev/null}" >&2 || true
     kill "$qemu_pid" 2>/dev/null || true  # it may have stopped meanwhile
@@ -165,7 +186,7 @@ if [[ -n $crash ]]; then
     exit 126
 fi
 if ((timed_out)); then
-    echo "vm: kernel $kernel ($release): timed out after $timeout s" >&2
+    echo "vm: kernel $kernel ($release): stopped after $elapsed s: $why" >&2
     exit 124
 fi
 if [[ ! -s $work/out/status ]]; then

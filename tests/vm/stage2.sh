@@ -46,6 +46,10 @@ for shadowed in /tmp /run /dev/shm; do
     fi
 done
 cd "$cwd" || { echo "vm: the working directory $cwd is not in the guest" >&2; echo 125 >"$out/status"; poweroff_now; }
+# The heartbeat: run.sh takes a file that stops changing for a guest kernel
+# that stopped (docs/vm-runner.md, "When a run hangs"), long before the
+# run's own deadline.
+(while :; do date +%s >"$out/heartbeat"; sleep 10; done) </dev/null >/dev/null 2>&1 &
 bash "$out/command" </dev/null
 echo $? >"$out/status"
 poweroff_now

@@ -75,7 +75,18 @@ json qmp_event(const char* name, const QmpTimestamp& ts, json data)
     return ev;
 }
 
-QmpSession::QmpSession(VmControl& vm, Clock clock) : vm_(vm), clock_(clock ? std::move(clock) : Clock(qmp_now)) {}
+QmpSession::QmpSession(VmControl& vm, Clock clock, MigrationHold* hold)
+    : vm_(vm), clock_(clock ? std::move(clock) : Clock(qmp_now)), hold_(hold ? *hold : own_hold_)
+{
+}
+
+std::vector<json> QmpSession::closed()
+{
+    if (!hold_.released(this) || vm_.running())
+        return {};
+    vm_.resume();
+    return {event("RESUME")};
+}
 
 json QmpSession::greeting()
 {
@@ -178,23 +189,44 @@ std::vector<json> QmpSession::dispatch(const json& request)
     } else if (name == "query-status") {
         if (check_args(kNoArgs)) {
             const bool running = vm_.running();
-            const char* status = running            ? "running"
-                                 : vm_.inmigrate() ? "inmigrate"
-                                 : vm_.prelaunch() ? "prelaunch"
-                                                   : "paused";
+            const char* status = running               ? "running"
+                                 : vm_.inmigrate()    ? "inmigrate"
+                                 : vm_.prelaunch()    ? "prelaunch"
+                                 : hold_.completed() ? "postmigrate"
+                                                      : "paused";
             out.push_back(reply(json{
                 {"return", {{"status", status}, {"running", running}, {"singlestep", false}}}}));
         }
-    } else if (name == "stop") {
+    } else if (name == "stop" || name == "x-dpdc-migration-stop") {
         if (check_args(kNoArgs)) {
+            if (name == "stop") {
+                hold_.taken_over();
+            } else if (!vm_.running() && !hold_.held()) {
+                // Paused by hand (or never started): a migration that goes
+                // away must not start it.
+                out.push_back(reply(error_reply("GenericError", "the guest is not running; resume it (cont) "
+                                                                "before migrating it")));
+                return out;
+            } else {
+                hold_.paused_for_migration(this);
+            }
             const bool was_running = vm_.running();
             vm_.pause();
             if (was_running)
                 out.push_back(event("STOP"));
             out.push_back(reply(json{{"return", json::object()}}));
         }
+    } else if (name == "x-dpdc-migration-complete") {
+        if (check_args(kNoArgs)) {
+            if (hold_.complete(this))
+                out.push_back(reply(json{{"return", json::object()}}));
+            else
+                out.push_back(reply(error_reply("GenericError", "this client did not pause the guest for a "
+                                                                "migration (x-dpdc-migration-stop)")));
+        }
     } else if (name == "cont") {
         if (check_args(kNoArgs)) {
+            hold_.taken_over();
             const bool was_running = vm_.running();
             const bool incoming = vm_.inmigrate();  // cont only asks to run once the migration is done
             vm_.resume();

@@ -12,6 +12,7 @@
 
 #include "device_state.h"
 #include "guest_layout.h"
+#include "migration_hold.h"
 
 namespace dpdc::vm {
 
@@ -78,11 +79,14 @@ QmpTimestamp qmp_now();
 // {"event": NAME, "timestamp": {...}[, "data": DATA]}
 nlohmann::json qmp_event(const char* name, const QmpTimestamp& ts, nlohmann::json data = nullptr);
 
-// One client connection's QMP state (capabilities negotiation).
+// One client connection's QMP state (capabilities negotiation, and whether
+// it holds the guest paused for a migration).
 class QmpSession {
 public:
     using Clock = std::function<QmpTimestamp()>;
-    explicit QmpSession(VmControl& vm, Clock clock = {});
+    // `hold` is the VMM's, shared by every session; without one the session
+    // keeps its own (a VMM with one client).
+    explicit QmpSession(VmControl& vm, Clock clock = {}, MigrationHold* hold = nullptr);
 
     static nlohmann::json greeting();
 
@@ -93,6 +97,10 @@ public:
 
     bool negotiated() const { return negotiated_; }
     bool quit_requested() const { return quit_; }
+    // The client went away. If it held the guest paused for a migration
+    // that did not complete, the guest runs again; returns the messages to
+    // send to the other clients (RESUME) then.
+    std::vector<nlohmann::json> closed();
 
 private:
     std::vector<nlohmann::json> dispatch(const nlohmann::json& request);
@@ -100,6 +108,8 @@ private:
 
     VmControl& vm_;
     Clock clock_;
+    MigrationHold own_hold_;
+    MigrationHold& hold_;
     bool negotiated_ = false;
     bool quit_ = false;
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
@@ -64,8 +65,13 @@ void QmpServer::on_ready(const pollfd& p)
     for (auto it = clients_.begin(); it != clients_.end(); ++it) {
         if (it->polled && it->fd.get() == p.fd) {
             read_client(it);
-            return;
+            break;
         }
+    }
+    while (!unsent_.empty()) {
+        const nlohmann::json msg = std::move(unsent_.front());
+        unsent_.pop_front();
+        broadcast(msg, nullptr);
     }
     // A client dropped since poll_fds(): nothing to do.
 }
@@ -80,7 +86,7 @@ void QmpServer::accept_client()
         return;  // over the cap: closed at once, before any greeting
     if (!send_all(conn.get(), qmp_frame(QmpSession::greeting())))
         return;
-    clients_.emplace_back(std::move(conn), vm_);  // polled only from the next poll_fds()
+    clients_.emplace_back(std::move(conn), vm_, hold_);  // polled only from the next poll_fds()
 }
 
 void QmpServer::read_client(ClientIt it)
@@ -91,7 +97,7 @@ void QmpServer::read_client(ClientIt it)
     if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
         return;
     if (n <= 0) {
-        clients_.erase(it);
+        drop(it);
         return;
     }
     Client& c = *it;
@@ -101,7 +107,7 @@ void QmpServer::read_client(ClientIt it)
                 broadcast(msg, &c);  // erases only other clients: `it` stays valid
             if (!send_all(c.fd.get(), qmp_frame(msg))) {
                 quit_ = quit_ || c.session.quit_requested();
-                clients_.erase(it);
+                drop(it);
                 return;
             }
         }
@@ -112,14 +118,26 @@ void QmpServer::read_client(ClientIt it)
     }
 }
 
+void QmpServer::drop(ClientIt it)
+{
+    std::vector<nlohmann::json> said = it->session.closed();
+    clients_.erase(it);
+    if (said.empty())
+        return;
+    std::fprintf(stderr, "dpdc-vm: the migration that paused the guest went away before it completed; "
+                         "the guest runs again\n");
+    // Sent by on_ready() once it is done: a drop may happen inside a broadcast.
+    for (auto& msg : said)
+        unsent_.push_back(std::move(msg));
+}
+
 void QmpServer::broadcast(const nlohmann::json& event, const Client* skip)
 {
     const std::string bytes = qmp_frame(event);
     for (auto it = clients_.begin(); it != clients_.end();) {
-        if (&*it != skip && it->session.negotiated() && !send_all(it->fd.get(), bytes))
-            it = clients_.erase(it);
-        else
-            ++it;
+        auto here = it++;
+        if (&*here != skip && here->session.negotiated() && !send_all(here->fd.get(), bytes))
+            drop(here);
     }
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <list>
 #include <memory>
 #include <string>
@@ -58,7 +59,7 @@ public:
 
 private:
     struct Client {
-        Client(UniqueFd f, VmControl& vm) : fd(std::move(f)), session(vm) {}
+        Client(UniqueFd f, VmControl& vm, MigrationHold& hold) : fd(std::move(f)), session(vm, {}, &hold) {}
         UniqueFd fd;
         QmpSession session;
         QmpStreamSplitter splitter;
@@ -68,6 +69,9 @@ private:
 
     void accept_client();
     void read_client(ClientIt it);
+    // Drops a client that went away; a guest it held paused for a migration
+    // runs again (MigrationHold), said on stderr and to the other clients.
+    void drop(ClientIt it);
     // Sends `event` to every negotiated client except `skip`, dropping those
     // whose send fails. Never erases `skip`.
     void broadcast(const nlohmann::json& event, const Client* skip);
@@ -75,8 +79,10 @@ private:
 
     std::string path_;
     VmControl& vm_;
+    MigrationHold hold_;  // before clients_: their sessions refer to it
     UniqueFd listen_;
     std::list<Client> clients_;  // a list: dropping one leaves the others' iterators valid
+    std::deque<nlohmann::json> unsent_;  // events from drops, for every client still here
     bool quit_ = false;
 };
 

@@ -438,3 +438,21 @@ TEST_F(VmQmpServer, SocketNameAppearsOnlyOnceItListens)
     connect(peer);
     EXPECT_EQ(read_from(peer, 1).size(), 1u) << "greeted";
 }
+
+TEST_F(VmQmpServer, AMigrationClientThatHangsUpBeforeCompletingLeavesTheGuestRunning)
+{
+    Peer engine, watcher;
+    negotiate(engine);
+    negotiate(watcher);
+    send_to(engine, "{\"execute\": \"x-dpdc-migration-stop\"}");
+    ASSERT_EQ(read_from(engine, 2).size(), 2u);  // STOP, then the reply
+    ASSERT_EQ(read_from(watcher, 1).at(0)["event"], "STOP");
+    EXPECT_FALSE(vm_.running());
+
+    engine.hang_up();  // as a SIGKILLed engine's socket does
+    pump();
+    EXPECT_TRUE(vm_.running());
+    auto seen = read_from(watcher, 1);
+    ASSERT_EQ(seen.size(), 1u);
+    EXPECT_EQ(seen[0]["event"], "RESUME");
+}

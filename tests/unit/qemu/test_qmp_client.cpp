@@ -122,6 +122,24 @@ TEST(QmpClient, AHostileReplyIsAnErrorNotACrash) {
   }
 }
 
+// Found with fuzz/qmp_client_fuzz (inputs in fuzz/corpus/qmp_client): an
+// error reply whose "error" is no object, or whose desc is no string, threw
+// the JSON library's type_error past the client instead of its Error.
+TEST(QmpClient, AnErrorReplyOfAnyShapeIsAnError) {
+  for (const std::string& error : {std::string(R"("x")"), std::string(R"({"desc": 7})"), std::string("[]")}) {
+    int fds[2];
+    ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    UniqueFd server(fds[1]);
+    FakeQmp::say(server.get(), "{\"QMP\": {}}\n{\"error\": " + error + ", \"id\": 1}\n");
+    try {
+      QmpClient qmp(UniqueFd(fds[0]), "peer");
+      ADD_FAILURE() << "negotiated over an error reply";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("qmp_capabilities failed"), std::string::npos) << e.what();
+    }
+  }
+}
+
 TEST(QmpClient, SilentPeerTimesOut) {
   FakeQmp server([](int) { std::this_thread::sleep_for(std::chrono::milliseconds(400)); });
   try {

@@ -281,6 +281,17 @@ TEST(StreamCodec, RunInspectReadsAFile) {
   EXPECT_THROW(run_inspect(path, false, text), std::runtime_error);
 }
 
+// Found by fuzz/stream_inspect_fuzz (minimized input: header, configuration
+// with the one-byte machine name 0xff, EOF): `inspect --json` failed with the
+// JSON library's "invalid UTF-8 byte" instead of writing the report.
+TEST(StreamCodec, InspectJsonWritesNamesThatAreNotUtf8) {
+  const std::vector<uint8_t> s{'Q', 'E', 'V', 'M', 0, 0, 0, 3, 0x07, 0, 0, 0, 1, 0xff, 0x00};
+  const InspectReport report = inspect(s);
+  ASSERT_EQ(report.machine, "\xff");
+  const std::string text = render_json(report);
+  EXPECT_EQ(nlohmann::json::parse(text)["machine"], "\xef\xbf\xbd");  // U+FFFD
+}
+
 // ---- validation errors ------------------------------------------------------
 
 // header + configuration "none" + START ram with one 8-page block "ram".
@@ -424,7 +435,91 @@ TEST(StreamErrors, TrailingBytesAfterVmdesc) {
   auto s = full_stream().bytes;
   const auto n = s.size();
   s.push_back(0);
-  expect_error(s, n, "1 trailing bytes after the vmdesc");
+  expect_error(s, n, "bytes after the vmdesc");
+}
+
+// Found by fuzz/stream_destination_fuzz: the error counted the trailing bytes
+// in the reader's buffer, so a destination fed in pieces named a number that
+// depended on how the bytes arrived (435 of 2,576).
+TEST(StreamErrors, TrailingBytesAreReportedTheSameHoweverFed) {
+  auto s = full_stream().bytes;
+  s.insert(s.end(), 3000, 0x7e);
+  std::string whole;
+  try {
+    parse_whole(s);
+  } catch (const StreamError& e) {
+    whole = e.what();
+  }
+  EXPECT_NE(whole.find("bytes after the vmdesc"), std::string::npos) << whole;
+  for (size_t chunk : {1, 512, 4096}) {
+    try {
+      parse_chunked(s, chunk);
+      ADD_FAILURE() << "no error, chunk " << chunk;
+    } catch (const StreamError& e) {
+      EXPECT_EQ(e.what(), whole) << "chunk " << chunk;
+    }
+  }
+}
+
+// Found by fuzz/stream_destination_fuzz (a 41 KB input timed out fed in
+// 64-byte pieces): a configuration's capability count, and the RAM setup's
+// block list, were unbounded, and an incomplete item is parsed again from its
+// start on every feed, so a destination worked quadratically on one item. The
+// minimized input: configuration "pc-i440fx-7.2" with capabilities count
+// 0x90909090. Now refused as soon as the count arrives.
+std::vector<uint8_t> configuration_with(const std::vector<std::pair<std::string, uint32_t>>& subsections) {
+  std::vector<uint8_t> s;
+  ByteWriter w(s);
+  w.be32(kMagic);
+  w.be32(kVersion);
+  w.u8(0x07);
+  w.be32(13);
+  w.bytes(std::vector<uint8_t>{'p', 'c', '-', 'i', '4', '4', '0', 'f', 'x', '-', '7', '.', '2'});
+  for (const auto& [name, value] : subsections) {
+    w.u8(0x05);
+    w.str(name);
+    w.be32(1);
+    w.be32(value);  // capabilities: the count; target-page-bits: the bits
+  }
+  return s;
+}
+
+TEST(StreamErrors, ACapabilityCountBeyondQemusIsRefusedAtOnce) {
+  auto s = configuration_with({{"configuration/capabilities", 0x90909090}});
+  const uint64_t count_at = s.size() - 4;
+  s.insert(s.end(), 40000, 0x90);
+  for (size_t chunk : {size_t{32}, s.size()}) {
+    try {
+      parse_chunked(s, chunk);
+      ADD_FAILURE() << "no error";
+    } catch (const StreamError& e) {
+      EXPECT_EQ(e.offset(), count_at) << e.what();
+      EXPECT_NE(std::string(e.what()).find("2425393296 capabilities"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(StreamErrors, AConfigurationSubsectionSentTwiceIsRefused) {
+  auto s = configuration_with({{"configuration/target-page-bits", 12}, {"configuration/target-page-bits", 12}});
+  s.push_back(0x00);
+  expect_error(s, 8 + 1 + 4 + 13 + 1 + 31 + 4 + 4, "sent twice", "configuration");
+}
+
+TEST(StreamErrors, ARamSetupOfMoreBlocksThanQemuHasIsRefused) {
+  auto s = prefix();
+  s.resize(17 + 17);  // up to the MEM_SIZE record of prefix()'s START
+  ByteWriter w(s);
+  w.be64(5000 * kPageSize | ram_flag::kMemSize);
+  for (int i = 0; i < 5000; ++i) {
+    w.str("b" + std::to_string(i));
+    w.be64(kPageSize);
+  }
+  try {
+    parse_whole(s);
+    ADD_FAILURE() << "no error";
+  } catch (const StreamError& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 4096 RAM blocks"), std::string::npos) << e.what();
+  }
 }
 
 TEST(StreamErrors, AVmdescNestedTooDeeplyIsRefused) {

@@ -49,5 +49,28 @@ TEST(MemoryLayout, RejectsInconsistentReplies) {
   EXPECT_THROW(layout_from_dpdc_vm(r), Error);
 }
 
+// Found with fuzz/qmp_client_fuzz (minimized inputs in fuzz/corpus/qmp_client):
+// a first page near 2^64 wrapped the "beyond RAM" sum and the slot was taken;
+// a float out of an integer's range was converted (undefined behaviour).
+TEST(MemoryLayout, RejectsSlotsThatWrapAndNumbersThatAreNotWhole) {
+  json r = dpdc_vm_reply();
+  r["slots"][1]["first-page"] = UINT64_MAX;
+  EXPECT_THROW(layout_from_dpdc_vm(r), Error);
+  for (const char* bad : {"1e300", "-1", "4096.5", "\"4096\""}) {
+    r = dpdc_vm_reply();
+    r["page-size"] = json::parse(bad);
+    EXPECT_THROW(layout_from_dpdc_vm(r), Error) << bad;
+    r = dpdc_vm_reply();
+    r["slots"][0]["size"] = json::parse(bad);
+    EXPECT_THROW(layout_from_dpdc_vm(r), Error) << bad;
+    r = dpdc_vm_reply();
+    r["memfd"] = json::parse(bad);
+    EXPECT_THROW(layout_from_dpdc_vm(r), Error) << bad;
+  }
+  r = dpdc_vm_reply();
+  r["slots"][0]["slot"] = 0x10000;  // would spill into the address space bits
+  EXPECT_THROW(layout_from_dpdc_vm(r), Error);
+}
+
 }  // namespace
 }  // namespace dpdc
