@@ -25,7 +25,7 @@ done
 
 ./scripts/install-deps.sh
 # -O1 with line tables only, as OSS-Fuzz builds: the sanitizers' reports
-# keep their lines, and the build takes about half as long as -O2 -g.
+# keep their lines, and the build is lighter than -O2 -g.
 CC=clang CXX=clang++ cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Fuzz -DCMAKE_CXX_FLAGS_FUZZ="-O1 -gline-tables-only" \
   -DCMAKE_C_FLAGS_FUZZ="-O1 -gline-tables-only" -DDPDC_FUZZ=ON \
   -DDPDC_BUILD_BENCH=OFF -DBUILD_TESTING=OFF >/dev/null
