@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <stdexcept>
+#include <vector>
 
 namespace dpdc::test {
 
@@ -63,7 +64,7 @@ void Relay::run() {
     const sockaddr_un a = address(target_path_);
     if (::connect(out, reinterpret_cast<const sockaddr*>(&a), sizeof(a)) < 0) cut_ = true;
   }
-  static thread_local char buf[1 << 16];
+  std::vector<char> buf(1 << 16);
   while (!quit_ && in >= 0 && !cut_) {
     if (stalled_) {  // read nothing: the engine's socket fills up
       ::usleep(20'000);
@@ -71,11 +72,11 @@ void Relay::run() {
     }
     pollfd p{in, POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;
-    const ssize_t n = ::recv(in, buf, sizeof(buf), 0);
+    const ssize_t n = ::recv(in, buf.data(), buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the engine closed its end
     if (cut_) break;  // the bytes read just now go nowhere, as on a cut link
-    if (!write_all(out, buf, static_cast<std::size_t>(n))) break;
+    if (!write_all(out, buf.data(), static_cast<std::size_t>(n))) break;
     forwarded_ += static_cast<std::uint64_t>(n);
   }
   // A cut link: both ends see it at once (RST-like for the engine's pending

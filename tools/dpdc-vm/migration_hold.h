@@ -27,7 +27,7 @@ public:
     // False when `h` does not hold the guest (nothing to complete).
     bool complete(Holder h)
     {
-        if (holder_ != h || h == nullptr)
+        if (!held_by(h))
             return false;
         holder_ = nullptr;
         completed_ = true;
@@ -42,12 +42,13 @@ public:
     // `h` went away: true when the guest must run again.
     bool released(Holder h)
     {
-        if (holder_ != h || h == nullptr)
+        if (!held_by(h))
             return false;
         holder_ = nullptr;
         return true;
     }
     bool held() const { return holder_ != nullptr; }
+    bool held_by(Holder h) const { return h != nullptr && holder_ == h; }
     bool completed() const { return completed_; }
 
 private:
