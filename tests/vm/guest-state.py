@@ -72,6 +72,13 @@ def main():
                 where = f"{names[k]}+{ip - addrs[k]:#x}" if k >= 0 and ip >= 0xffff800000000000 else "(user space or a nested guest)"
                 print(f"vm:   sample {i} cpu {cpu}: RIP {ip:#x} {where} CPL {cpl.group(1) if cpl else '?'} HLT {hf.group(1) if hf else '?'}")
             time.sleep(1)
+        # The local APIC of each CPU (QEMU's emulated one): whether the
+        # guest kernel's timer is armed, and whether its interrupt waits in
+        # IRR behind something in service (ISR) or a raised TPR.
+        apic = call("human-monitor-command", **{"command-line": "info lapic"})
+        for line in (apic if isinstance(apic, str) else "").splitlines():
+            if re.match(r"(dumping local APIC|LVT0|LVTT|Timer|SPIV|ISR|IRR|APR|ESR|ICR)", line.strip()):
+                print(f"vm:   apic: {line.strip()}")
     except (OSError, ValueError) as e:
         print(f"vm:   (the VM's monitor did not answer: {e})")
 

@@ -3,7 +3,9 @@
 
 WORK holds one directory per kernel (status; runner-N.log and console-N.log
 of each VM the kernel's groups ran in, console-N-tryM.log of a run cut
-short and resumed; reports/GROUP.json as GoogleTest wrote them). Prints, for every kernel that
+short and resumed; reports/GROUP.json as GoogleTest wrote them, and
+reports/GROUP.passed-before-resume, the tests of a group cut short that
+passed before the guest stopped and were not run again). Prints, for every kernel that
 failed, what failed: each failed test with the first lines of its failure
 message (from the JSON report), and for a run cut short the test that was
 still running (from the console, which the JSON of an unfinished group never
@@ -30,6 +32,14 @@ def load(path):
             return json.load(f)
     except (OSError, ValueError):
         return None  # absent or cut short: the group did not finish
+
+
+def passed_before_resume(rep, group):
+    try:
+        with open(os.path.join(rep, group + ".passed-before-resume")) as f:
+            return sum(1 for line in f if line.strip())
+    except OSError:
+        return 0
 
 
 def still_running(console):
@@ -113,7 +123,9 @@ def main():
             skipped = sum(1 for t in tests if t.get("result") == "SKIPPED")
             nfailed = sum(1 for t in tests if t.get("failures"))
             secs_g = float(report.get("time", "0s").rstrip("s"))
-            rows.append(f"| {k} ({release}) | {g} | {len(tests) - skipped - nfailed} | {nfailed} | {skipped} | {secs_g:.0f} |")
+            before = passed_before_resume(rep, g)
+            passed = f"{len(tests) - skipped - nfailed + before}" + (f" ({before} before a resumption)" if before else "")
+            rows.append(f"| {k} ({release}) | {g} | {passed} | {nfailed} | {skipped} | {secs_g:.0f} |")
     text = "\n".join(rows)
     print(text)
     if table:

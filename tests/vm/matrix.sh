@@ -74,34 +74,53 @@ trap cleanup EXIT
 # neither list (a new one) runs in the last.
 shard_sets=("migration bpf kvm" "faults qemu-kvm other")
 
+# passed_in LOG GROUP: the tests that passed in a console log's last group
+# if that is GROUP (the group a stopped guest was running: its JSON report
+# was never written).
+passed_in() {
+    awk -v g="$2" '/^== group /{last=$3; ok=""} /^\[       OK \] /{ok=ok $4 "\n"} END{if (last == g) printf "%s", ok}' "$1"
+}
+
 run_shard() {  # run_shard K N GROUPS...: one VM; reports in $work/K/reports, logs and status as K/*-N
-    local k=$1 n=$2 kout=$work/$1 start rc try g todo
+    local k=$1 n=$2 kout=$work/$1 start rc try g todo left passed idle=0
     shift 2
     todo="$*"
     start=$(date +%s)
     mkdir -p "$kout/reports"
+    passed=$kout/passed-$n
+    : >"$passed"
     # A run cut short by a stopped guest kernel (124, no heartbeat) is
     # resumed from a fresh boot at the first group that has no result (each
-    # finished group left GROUP.rc): a nested guest under TCG's emulated SVM
-    # can stop the guest kernel for good (docs/vm-runner.md, "When a run
-    # hangs"), which says nothing about the tests. Two resumptions at most;
-    # a third stop, or any failure, stands.
-    for try in 1 2 3; do
+    # finished group left GROUP.rc), without the tests of that group that
+    # passed before the stop: a nested guest under TCG's emulated SVM can
+    # stop the guest kernel for good (docs/vm-runner.md, "When a run
+    # hangs"), which says nothing about the tests. Up to four resumptions,
+    # as long as each try finishes a test; a try that finished none twice
+    # in a row, a run still working at the deadline, or any failure stands.
+    for try in 1 2 3 4 5; do
         set +e
-        tests/vm/run.sh --kernel "$k" --quiet "${run_opts[@]}" --out "$kout/reports" --log "$kout/console-$n.log" \
+        DPDC_VM_PASSED=$(paste -sd: "$passed") \
+            tests/vm/run.sh --kernel "$k" --quiet "${run_opts[@]}" --out "$kout/reports" --log "$kout/console-$n.log" \
             -- "$here/run-groups.sh" "$binary" $todo 2>>"$kout/runner-$n.log"
         rc=$?
         set -e
-        ((rc == 124 && try < 3)) || break
-        # Only a guest kernel that stopped is booted again; one still
-        # working at the deadline is too slow, and that stands.
+        ((rc == 124 && try < 5)) || break
         grep 'vm: kernel' "$kout/runner-$n.log" | tail -1 | grep -q 'no heartbeat' || break
-        local left=
+        left=
         for g in $todo; do [[ -f $kout/reports/$g.rc ]] || left+="$g "; done
         [[ -n $left ]] || break
-        echo "matrix: kernel $k: the run was cut short ($(grep -h 'vm: kernel' "$kout/runner-$n.log" | tail -1 | sed 's/^vm: kernel [^:]*: //')); booting it again for group(s) ${left% }" >&2
+        # What the cut-short group finished is kept, and reported with it.
+        g=${left%% *}
+        passed_in "$kout/console-$n.log" "$g" | tee -a "$kout/reports/$g.passed-before-resume" >>"$passed"
+        if [[ $left == "$todo " && -z $(passed_in "$kout/console-$n.log" "$g") ]]; then
+            idle=$((idle + 1))
+            ((idle < 2)) || break
+        else
+            idle=0
+        fi
+        echo "matrix: kernel $k: the run was cut short ($(grep -h 'vm: kernel' "$kout/runner-$n.log" | tail -1 | sed 's/^vm: kernel [^:]*: //')); booting it again for group(s) ${left% }, skipping the $(wc -l <"$passed") test(s) that passed" >&2
         mv "$kout/console-$n.log" "$kout/console-$n-try$try.log" 2>/dev/null || true
-        todo=$left
+        todo=${left% }
     done
     # A group that failed before a resumption fails the shard.
     if ((rc == 0)); then

@@ -30,7 +30,7 @@ smp=${DPDC_VM_SMP:-1}
 timeout=${DPDC_VM_TIMEOUT:-3600}
 # The guest writes a heartbeat every 10 s; none for this long means its
 # kernel stopped (a nested-SVM hang under TCG, docs/vm-runner.md).
-stall=${DPDC_VM_STALL:-300}
+stall=${DPDC_VM_STALL:-120}
 log=
 outdir=
 quiet=0
