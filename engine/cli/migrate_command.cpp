@@ -137,12 +137,16 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
     setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
   }
   MigrationResult result;
+  // A source VMM that died mid-way is the one cause that matters, whatever
+  // failed first (a QMP command, a read of its RAM, the stream): exit 3, an
+  // unusable target process, as when it is gone before the attach.
+  auto kind_after = [&](ErrorKind kind) { return process_alive(options.pid) ? kind : ErrorKind::Target; };
   try {
     result = run_migration(source, guest, setup, transport, policy, &devices);
   } catch (const Error& e) {
-    throw Error(e.kind(), e.what() + after_failure(options.pid, guest, qmp));
+    throw Error(kind_after(e.kind()), e.what() + after_failure(options.pid, guest, qmp));
   } catch (const std::exception& e) {
-    throw Error(ErrorKind::Runtime, e.what() + after_failure(options.pid, guest, qmp));
+    throw Error(kind_after(ErrorKind::Runtime), e.what() + after_failure(options.pid, guest, qmp));
   }
   const nlohmann::json more = extra(result);
   if (options.json) {

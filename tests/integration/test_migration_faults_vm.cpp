@@ -222,6 +222,7 @@ TEST_F(MigrationFaults, SourceKilledInRoundOne) {
   r.start();
   r.at(Phase::RoundOne, [&] { r.src.vm.process().signal(SIGKILL); });
   expect_one_line_failure(*r.engine, r.code);
+  EXPECT_EQ(r.code.value_or(-1), 3) << "exit 3: the target process is unusable";
   EXPECT_NE(r.engine->err().find("(pid " + std::to_string(r.src.vm.pid()) + ") is gone"), std::string::npos)
       << r.engine->err();
   for (int i = 0; i < 100 && !r.dst->process().wait(0ms); ++i) std::this_thread::sleep_for(50ms);

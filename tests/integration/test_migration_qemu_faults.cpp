@@ -280,7 +280,7 @@ TEST(QemuSourceAborts, SourceKilledDuringTheRoundsLeavesNothingRunning) {
   ::kill(src_pid, SIGKILL);
   auto code = engine_run.wait(60s);
   ASSERT_TRUE(code.has_value()) << "the engine did not stop when its source died";
-  EXPECT_EQ(*code, 1) << engine_run.err();
+  EXPECT_EQ(*code, 3) << "exit 3, the target process is unusable: " << engine_run.err();
   EXPECT_NE(engine_run.err().find("(pid " + std::to_string(src_pid) + ") is gone"), std::string::npos)
       << engine_run.err();
   EXPECT_EQ(lines(engine_run.err()), 1u) << engine_run.err();
