@@ -93,6 +93,14 @@ struct RelayedQemu {
 
 std::size_t lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
 
+// The engine failed with `code` and one line that ends saying where the
+// guest is (`where`: "keeps running", "runs again", "is gone").
+void expect_one_line(int code, const std::string& err, int want, const std::string& where) {
+  EXPECT_EQ(code, want) << err;
+  EXPECT_NE(err.find(where), std::string::npos) << err;
+  EXPECT_EQ(lines(err), 1u) << err;
+}
+
 // The destination never ran a guest from the unfinished stream: it is gone,
 // or still waits; once its link ends it refuses the stream.
 void expect_destination_never_ran(RelayedQemu& m) {
@@ -212,9 +220,7 @@ TEST(QemuSourceAborts, DestinationKilledAfterTheStopRunsTheSourceAgain) {
   });
   auto r = test::run(m.attach({"--max-bandwidth", "20"}), {}, 120s);
   EXPECT_TRUE(m.stopped) << "the engine never stopped the guest";
-  EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_NE(r.err.find("runs again"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 1u) << r.err;
+  expect_one_line(r.code, r.err, 1, "runs again");
   expect_destination_never_ran(m);
   expect_source_runs_and_migrates_whole(m.src, dir);
 }
@@ -231,10 +237,8 @@ TEST(QemuSourceAborts, LinkStalledAfterTheStopRunsTheSourceAgainAfterTheStallTim
   m.stall_at_stop();
   auto r = test::run(m.attach({"--max-bandwidth", "20", "--stall-timeout", "10"}), {}, 120s);
   EXPECT_TRUE(m.stopped) << "the engine never stopped the guest";
-  EXPECT_EQ(r.code, 1) << r.err;
-  EXPECT_NE(r.err.find("took no data for 10 s"), std::string::npos) << r.err;
+  expect_one_line(r.code, r.err, 1, "took no data for 10 s");
   EXPECT_NE(r.err.find("runs again"), std::string::npos) << r.err;
-  EXPECT_EQ(lines(r.err), 1u) << r.err;
   ASSERT_TRUE(process_alive(m.dst->pid())) << "the destination died: " << m.dst->stderr_text();
   EXPECT_EQ(status_of(*m.dst), "inmigrate");
   expect_destination_never_ran(m);
@@ -256,8 +260,7 @@ TEST(QemuSourceAborts, TerminatedAfterTheStopRunsTheSourceAgain) {
   engine_run.signal(SIGTERM);
   auto code = engine_run.wait(30s);
   ASSERT_TRUE(code.has_value()) << "the engine did not stop on SIGTERM";
-  EXPECT_EQ(*code, 130) << engine_run.err();
-  EXPECT_NE(engine_run.err().find("runs again"), std::string::npos) << engine_run.err();
+  expect_one_line(*code, engine_run.err(), 130, "runs again");
   EXPECT_FALSE(ignore_shared_on(m.src)) << "the engine must restore QEMU's capability";
   expect_destination_never_ran(m);
   expect_source_runs_and_migrates_whole(m.src, dir);
@@ -280,10 +283,8 @@ TEST(QemuSourceAborts, SourceKilledDuringTheRoundsLeavesNothingRunning) {
   ::kill(src_pid, SIGKILL);
   auto code = engine_run.wait(60s);
   ASSERT_TRUE(code.has_value()) << "the engine did not stop when its source died";
-  EXPECT_EQ(*code, 3) << "exit 3, the target process is unusable: " << engine_run.err();
-  EXPECT_NE(engine_run.err().find("(pid " + std::to_string(src_pid) + ") is gone"), std::string::npos)
-      << engine_run.err();
-  EXPECT_EQ(lines(engine_run.err()), 1u) << engine_run.err();
+  // Exit 3: the target process is unusable.
+  expect_one_line(*code, engine_run.err(), 3, "(pid " + std::to_string(src_pid) + ") is gone");
   EXPECT_FALSE(std::filesystem::exists("/sys/fs/bpf/dpdc/" + std::to_string(src_pid))) << "maps left pinned";
   m.relay.cut();
   const auto dst_deadline = std::chrono::steady_clock::now() + 30s;
