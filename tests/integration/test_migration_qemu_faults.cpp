@@ -221,6 +221,11 @@ TEST(QemuSourceAborts, DestinationKilledAfterTheStopRunsTheSourceAgain) {
   auto r = test::run(m.attach({"--max-bandwidth", "20"}), {}, 120s);
   EXPECT_TRUE(m.stopped) << "the engine never stopped the guest";
   expect_one_line(r.code, r.err, 1, "runs again");
+  // SIGKILL is not instant: a QEMU still tearing down has closed its QMP
+  // socket but is not a zombie yet (seen nested under TCG).
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (process_alive(dst_pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(process_alive(dst_pid)) << "the destination outlived SIGKILL";
   expect_destination_never_ran(m);
   expect_source_runs_and_migrates_whole(m.src, dir);
 }

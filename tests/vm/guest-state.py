@@ -1,6 +1,5 @@
 #!/usr/bin/env python3
 """guest-state.py MONITOR_SOCKET SYMBOLS [SAMPLES]: where a stuck guest is.
-guest-state.py --nmi MONITOR_SOCKET: injects one NMI (run.sh's nudge).
 
 Asks the VM runner's QEMU (its QMP socket) for the vCPUs' registers a few
 times, a second apart, and prints each vCPU's instruction pointer with the
@@ -54,12 +53,6 @@ def symbols(path):
 
 
 def main():
-    if sys.argv[1] == "--nmi":
-        try:
-            qmp(sys.argv[2])("inject-nmi")
-        except (OSError, ValueError) as e:
-            print(f"vm:   (the VM's monitor did not answer: {e})")
-        return
     sock, smap = sys.argv[1], sys.argv[2]
     samples = int(sys.argv[3]) if len(sys.argv) > 3 else 3
     addrs, names = symbols(smap)

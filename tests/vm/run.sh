@@ -31,11 +31,6 @@ timeout=${DPDC_VM_TIMEOUT:-3600}
 # The guest writes a heartbeat every 10 s; none for this long means its
 # kernel stopped (a nested-SVM hang under TCG, docs/vm-runner.md).
 stall=${DPDC_VM_STALL:-120}
-# A heartbeat late by this long gets an NMI every 10 s until it comes back:
-# the emulator can lose the guest kernel's timer interrupt (it stays in the
-# APIC's IRR, never delivered), and the NMI handler's own self-IPI makes the
-# APIC raise it again (docs/vm-runner.md, "When a run hangs"). 0: never.
-nudge=${DPDC_VM_NUDGE:-25}
 log=
 outdir=
 quiet=0
@@ -88,7 +83,6 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $# -gt 0 ]] || bad_usage "no command given after --"
 for n in "$mem" "$smp" "$timeout" "$stall"; do [[ $n =~ ^[1-9][0-9]*$ ]] || bad_usage "'$n' is not a positive number"; done
-[[ $nudge =~ ^[0-9]+$ ]] || bad_usage "DPDC_VM_NUDGE '$nudge' is not a number of seconds"
 command -v qemu-system-x86_64 >/dev/null || { echo "vm: qemu-system-x86_64 is not installed; run scripts/install-deps.sh" >&2; exit 125; }
 for tool in busybox cpio modprobe depmod; do
     command -v "$tool" >/dev/null || { echo "vm: $tool is not installed; run scripts/install-deps.sh" >&2; exit 125; }
@@ -149,8 +143,6 @@ fi
 # kernel that spins shows the function), then stopped.
 timed_out=0
 why=
-nudges=0
-last_nudge=0
 while kill -0 "$qemu_pid" 2>/dev/null; do
     now=$(date +%s)
     if ((now - start >= timeout)); then
@@ -162,15 +154,8 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
         why="no heartbeat from the guest kernel for $((now - beat)) s (it stopped)"
         break
     fi
-    # Only once the guest kernel is up (an NMI during early boot could kill it).
-    if ((nudge > 0 && now - beat >= nudge && now - last_nudge >= 10)) && [[ -f $work/out/heartbeat ]]; then
-        python3 "$here/guest-state.py" --nmi "$work/monitor.sock" >&2 || true
-        nudges=$((nudges + 1))
-        last_nudge=$now
-    fi
     sleep 1
 done
-((nudges == 0)) || echo "vm: kernel $kernel ($release): its heartbeat stopped and it was nudged with an NMI $nudges time(s) (docs/vm-runner.md, \"When a run hangs\")" >&2
 if [[ -n $why ]] && kill -0 "$qemu_pid" 2>/dev/null; then
     timed_out=1
     echo "vm: kernel $kernel ($release): $why; where its CPUs are:" >&2
