@@ -82,7 +82,7 @@ passed_in() {
 }
 
 run_shard() {  # run_shard K N GROUPS...: one VM; reports in $work/K/reports, logs and status as K/*-N
-    local k=$1 n=$2 kout=$work/$1 start rc try g todo left passed idle=0
+    local k=$1 n=$2 kout=$work/$1 start rc try g todo left passed newly idle=0
     shift 2
     todo="$*"
     start=$(date +%s)
@@ -111,8 +111,9 @@ run_shard() {  # run_shard K N GROUPS...: one VM; reports in $work/K/reports, lo
         [[ -n $left ]] || break
         # What the cut-short group finished is kept, and reported with it.
         g=${left%% *}
-        passed_in "$kout/console-$n.log" "$g" | tee -a "$kout/reports/$g.passed-before-resume" >>"$passed"
-        if [[ $left == "$todo " && -z $(passed_in "$kout/console-$n.log" "$g") ]]; then
+        newly=$(passed_in "$kout/console-$n.log" "$g")
+        [[ -z $newly ]] || tee -a "$kout/reports/$g.passed-before-resume" <<<"$newly" >>"$passed"
+        if [[ $left == "$todo " && -z $newly ]]; then
             idle=$((idle + 1))
             ((idle < 2)) || break
         else
