@@ -102,18 +102,22 @@ class ProgressLine {
   bool shown_ = false;
 };
 
-// A migration failed: the source guest runs again if it was stopped. Says
-// where the guest is, for the one line the user sees.
-std::string after_failure(pid_t pid, GuestControl& guest, QmpClient& qmp) {
+// A migration failed with `kind` and `what`: the source guest runs again if
+// it was stopped, and the one line the user sees says where the guest is. A
+// source VMM that died mid-way is the one cause that matters, whatever
+// failed first (a QMP command, a read of its RAM, the stream): exit 3, an
+// unusable target process, as when it is gone before the attach.
+Error failed(ErrorKind kind, const std::string& what, pid_t pid, GuestControl& guest, QmpClient& qmp) {
   if (!process_alive(pid)) {
-    return "; the VMM (pid " + std::to_string(pid) + ") is gone, and the destination never resumes an unfinished stream";
+    return Error(ErrorKind::Target, what + "; the VMM (pid " + std::to_string(pid) +
+                                        ") is gone, and the destination never resumes an unfinished stream");
   }
-  if (!guest.stopped()) return "; the source guest keeps running";
+  if (!guest.stopped()) return Error(kind, what + "; the source guest keeps running");
   try {
     qmp.execute("cont");
-    return "; the source guest runs again";
+    return Error(kind, what + "; the source guest runs again");
   } catch (const std::exception& e) {
-    return std::string("; resuming the source guest failed too (") + e.what() + "): resume it with QMP cont";
+    return Error(kind, what + "; resuming the source guest failed too (" + e.what() + "): resume it with QMP cont");
   }
 }
 
@@ -137,16 +141,12 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
     setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
   }
   MigrationResult result;
-  // A source VMM that died mid-way is the one cause that matters, whatever
-  // failed first (a QMP command, a read of its RAM, the stream): exit 3, an
-  // unusable target process, as when it is gone before the attach.
-  auto kind_after = [&](ErrorKind kind) { return process_alive(options.pid) ? kind : ErrorKind::Target; };
   try {
     result = run_migration(source, guest, setup, transport, policy, &devices);
   } catch (const Error& e) {
-    throw Error(kind_after(e.kind()), e.what() + after_failure(options.pid, guest, qmp));
+    throw failed(e.kind(), e.what(), options.pid, guest, qmp);
   } catch (const std::exception& e) {
-    throw Error(kind_after(ErrorKind::Runtime), e.what() + after_failure(options.pid, guest, qmp));
+    throw failed(ErrorKind::Runtime, e.what(), options.pid, guest, qmp);
   }
   const nlohmann::json more = extra(result);
   if (options.json) {
