@@ -76,6 +76,12 @@ int main(int argc, char** argv) {
                   "--to: give up when the destination takes no data for this many seconds (default 60;\n"
                   "0 waits for ever); the source guest runs again, as after any failure")
       ->check(CLI::Range(0.0, 86400.0));
+  cmd->add_option("--progress", migrate.progress,
+                  "--to: how progress shows while the migration runs: auto (a line on a terminal; the default),\n"
+                  "line, json (one object per line on stderr: round, final, done, total, bytes, elapsed_ms,\n"
+                  "mb_per_s, dirty_pending; a new round value means the previous round is all sent) or none")
+      ->check(CLI::IsMember({"auto", "line", "json", "none"}))
+      ->needs(to_opt);
   to_opt->excludes("--observe");
 
   std::string inspect_file;

@@ -18,6 +18,7 @@
 #include "live/stop_flag.h"
 #include "loader/dirty_track_loader.h"
 #include "loader/proc_stat.h"
+#include "cli/progress_output.h"
 #include "precopy/report_text.h"
 #include "qemu/qemu_dirty_logging.h"
 #include "qemu/qemu_source.h"
@@ -79,44 +80,27 @@ Mapping map_guest_ram(pid_t pid, int memfd, std::uint64_t bytes) {
   return Mapping(bytes, PROT_READ, MAP_SHARED, fd.get(), 0, "mapping the guest RAM");
 }
 
-// One line on a terminal, rewritten at most ten times a second.
-class ProgressLine {
- public:
-  void operator()(const PrecopyProgress& p) {
-    const std::uint64_t now = monotonic_ns();
-    if (now - last_ < 100'000'000 && p.done != p.total) return;
-    last_ = now;
-    const double pct = p.total ? 100.0 * static_cast<double>(p.done) / static_cast<double>(p.total) : 100.0;
-    const double rate = p.elapsed_ns ? static_cast<double>(p.bytes) * 1e3 / static_cast<double>(p.elapsed_ns) : 0;
-    std::fprintf(stderr, "\r%s %u: %5.1f%% of %llu pages, %.1f MB/s, %llu dirtied since the round began   ",
-                 p.final_round ? "stop-and-copy" : "round", p.round, pct, static_cast<unsigned long long>(p.total),
-                 rate, static_cast<unsigned long long>(p.dirty_pending));
-    shown_ = true;
-  }
-  ~ProgressLine() {
-    if (shown_) std::fputc('\n', stderr);
-  }
-
- private:
-  std::uint64_t last_ = 0;
-  bool shown_ = false;
-};
-
 // A migration failed with `kind` and `what`: the source guest runs again if
 // it was stopped, and the one line the user sees says where the guest is. A
 // source VMM that died mid-way is the one cause that matters, whatever
 // failed first (a QMP command, a read of its RAM, the stream): exit 3, an
 // unusable target process, as when it is gone before the attach.
 Error failed(ErrorKind kind, const std::string& what, pid_t pid, GuestControl& guest, QmpClient& qmp) {
-  if (!process_alive(pid)) {
+  auto gone = [&] {
     return Error(ErrorKind::Target, what + "; the VMM (pid " + std::to_string(pid) +
-                                        ") is gone, and the destination never resumes an unfinished stream");
-  }
+                                         ") is gone, and the destination never resumes an unfinished stream");
+  };
+  if (!process_alive(pid)) return gone();
   if (!guest.stopped()) return Error(kind, what + "; the source guest keeps running");
   try {
     qmp.execute("cont");
     return Error(kind, what + "; the source guest runs again");
   } catch (const std::exception& e) {
+    // A killed VMM closes its sockets before it is a zombie (tearing down
+    // its guest takes a while): a cont refused by a VMM on its way out
+    // means it is gone, not that the user should resume it.
+    for (int i = 0; i < 40 && process_alive(pid); ++i) ::usleep(50'000);
+    if (!process_alive(pid)) return gone();
     return Error(kind, what + "; resuming the source guest failed too (" + e.what() + "): resume it with QMP cont");
   }
 }
@@ -135,11 +119,12 @@ int migrate_and_report(const MigrateOptions& options, const Destination& dest, c
   topt.stall_ns = static_cast<std::uint64_t>(options.stall_timeout_s * 1e9);
   Transport transport(dest, topt);  // a refused destination fails here, guest untouched
   setup.interrupt = &interrupt;
+  setup.vmm_alive = [pid = options.pid] { return process_alive(pid); };
   setup.warmup_ns = static_cast<std::uint64_t>(options.warmup_s * 1e9);
-  ProgressLine progress_line;
-  if (!options.json && ::isatty(STDERR_FILENO)) {
-    setup.progress = [&](const PrecopyProgress& p) { progress_line(p); };
-  }
+  ProgressStyle style = parse_progress_style(options.progress);
+  if (style == ProgressStyle::Auto) style = ::isatty(STDERR_FILENO) ? ProgressStyle::Line : ProgressStyle::None;
+  ProgressPrinter progress(style, stderr);
+  if (progress.active()) setup.progress = [&](const PrecopyProgress& p) { progress(p); };
   MigrationResult result;
   try {
     result = run_migration(source, guest, setup, transport, policy, &devices);

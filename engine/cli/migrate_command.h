@@ -23,6 +23,7 @@ struct MigrateOptions {
   std::string record;   // QEMU: trace of what the dirty source saw until the stop
   std::uint32_t record_ring_mib = 16;  // --record with the ring source: the tracker's event buffer
   std::string dirty_source = "auto";  // auto, ring or content (dirty_source_choice.h)
+  std::string progress = "auto";  // auto, line, json or none (progress_output.h)
   bool json = false;
 };
 

@@ -41,10 +41,20 @@ void LiveWorld::end_round(std::uint32_t, bool final_round) {
   in_round_ = false;
 }
 
-std::uint64_t LiveWorld::send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) {
-  if (!stopped_ && options_.interrupt && options_.interrupt->raised()) {
+void LiveWorld::check_running() {
+  if (options_.interrupt && options_.interrupt->raised()) {
     throw Error(ErrorKind::Interrupted, "interrupted before the switchover");
   }
+  if (options_.vmm_alive && monotonic_ns() - alive_checked_ns_ >= 100'000'000) {
+    alive_checked_ns_ = monotonic_ns();
+    // Its RAM stays readable through the engine's mapping, and the
+    // tracker's maps stay, so nothing else would notice before the stop.
+    if (!options_.vmm_alive()) throw Error(ErrorKind::Target, "the source VMM exited during the pre-copy rounds");
+  }
+}
+
+std::uint64_t LiveWorld::send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) {
+  if (!stopped_) check_running();
   const std::uint64_t before = writer_.bytes_written();
   source_.before_reads();
   alignas(64) std::array<std::uint8_t, DPDC_PAGE_SIZE> copy;
@@ -68,11 +78,8 @@ void LiveWorld::await_reset() {
       hz > 0 ? std::min<std::int64_t>(2'000'000'000, static_cast<std::int64_t>(2e9 / hz)) : 1'000'000'000);
   const auto until = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < until && source_.reprotections() == before) {
-    if (!options_.interrupt) {
-      std::this_thread::sleep_for(5ms);
-    } else if (options_.interrupt->sleep_for(5ms)) {
-      throw Error(ErrorKind::Interrupted, "interrupted before the switchover");
-    }
+    std::this_thread::sleep_for(5ms);
+    check_running();
   }
 }
 
@@ -80,9 +87,7 @@ void LiveWorld::stop_guest() {
   // The last moment a Ctrl-C can still leave the guest running: a signal
   // that came while the sends queued ahead of the link (a round may end long
   // before its bytes are on the wire) must not be followed by the stop.
-  if (options_.interrupt && options_.interrupt->raised()) {
-    throw Error(ErrorKind::Interrupted, "interrupted before the switchover");
-  }
+  check_running();
   guest_.stop();
   source_.guest_stopped();
   stopped_ = true;

@@ -54,6 +54,10 @@ struct LiveWorldOptions {
   std::uint64_t block_offset = 0;       // byte offset of page 0 inside that block
   DeviceStateSource* devices = nullptr; // its final pages go into the last round
   std::function<void()> before_stop;    // runs just before the guest is stopped
+  // Optional: false once the VMM that runs the guest has exited. Asked at
+  // most every 100 ms while the guest runs, so that a migration of a VMM
+  // killed mid-way ends then, not at the stop.
+  std::function<bool()> vmm_alive;
 };
 
 class LiveWorld final : public PrecopyWorld {
@@ -87,11 +91,15 @@ class LiveWorld final : public PrecopyWorld {
   void finish_last_collect() override { source_.finish_last_collect(); }
 
  private:
+  // Before the stop: a Ctrl-C or a VMM gone ends the migration.
+  void check_running();
+
   DirtySource& source_;
   std::span<const std::uint8_t> ram_;
   stream::StreamWriter& writer_;
   GuestControl& guest_;
   LiveWorldOptions options_;
+  std::uint64_t alive_checked_ns_ = 0;
   bool in_round_ = false;
   bool stopped_ = false;
 };

@@ -68,6 +68,7 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
   lo.interrupt = setup.interrupt;
   lo.block = setup.tracked_block;
   lo.devices = devices;
+  lo.vmm_alive = setup.vmm_alive;
   // Before the stop, the destination catches up with what is already on its
   // way: a destination still loading earlier rounds when the guest stops
   // adds that time to the downtime. The guest runs on meanwhile; what it
@@ -82,6 +83,12 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
 
   const std::uint64_t t0 = monotonic_ns();
   if (devices) devices->write_sections(writer);
+  // The point of no return: once the source is told the migration is
+  // complete, a destination that gets the rest runs the guest. A Ctrl-C
+  // that came while the device state was on its way still keeps the source.
+  if (setup.interrupt && setup.interrupt->raised()) {
+    throw Error(ErrorKind::Interrupted, "interrupted during the device state, before the migration completed");
+  }
   guest.complete();
   writer.eof_and_vmdesc();
   const std::uint64_t t1 = monotonic_ns();

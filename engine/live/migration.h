@@ -25,6 +25,7 @@ struct MigrationSetup {
   std::span<const std::uint8_t> ram;          // contents of blocks[tracked_block]
   const StopFlag* interrupt = nullptr;
   std::function<void(const PrecopyProgress&)> progress;  // optional
+  std::function<bool()> vmm_alive;  // optional (LiveWorldOptions::vmm_alive)
   // Watch the guest this long before round 1, so that the policy starts
   // with a dirty history (DPDC then holds back pages it already knows hot).
   std::uint64_t warmup_ns = 0;

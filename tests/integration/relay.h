@@ -2,7 +2,8 @@
 // A unix-socket relay between an engine and its destination, under the
 // test's control: it forwards the engine's bytes one way and counts them,
 // and on request stops reading (the engine's sends block once the socket
-// buffer is full: a stalled link) or closes both ends (a cut link).
+// buffer is full: a stalled link), reads on again, or closes both ends (a
+// cut link).
 #include <atomic>
 #include <cstdint>
 #include <string>
@@ -22,6 +23,7 @@ class Relay {
   std::string uri() const { return "unix:" + listen_path_; }
   std::uint64_t forwarded() const { return forwarded_.load(); }
   void stall() { stalled_ = true; }
+  void resume() { stalled_ = false; }
   void cut() { cut_ = true; }
   // Whether the relay ended its link (cut, or either end closed).
   bool ended() const { return ended_.load(); }

@@ -71,6 +71,15 @@ bool Child::wait_for_output(const std::string& needle, std::chrono::milliseconds
   return true;
 }
 
+bool Child::wait_for_err(const std::function<bool(const std::string&)>& done, std::chrono::milliseconds timeout) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  while (!done(err_)) {
+    if (std::chrono::steady_clock::now() >= end || err_fd_ < 0) return done(err_);
+    pump(50);
+  }
+  return true;
+}
+
 void Child::signal(int sig) { ::kill(pid_, sig); }
 
 std::optional<int> Child::wait(std::chrono::milliseconds timeout) {

@@ -25,6 +25,8 @@ class Child {
   pid_t pid() const { return pid_; }
   // Reads stdout until `needle` appears or the timeout passes.
   bool wait_for_output(const std::string& needle, std::chrono::milliseconds timeout);
+  // Reads stdout and stderr until `done(stderr so far)` holds or the timeout passes.
+  bool wait_for_err(const std::function<bool(const std::string&)>& done, std::chrono::milliseconds timeout);
   void signal(int sig);
   // Waits for exit and collects all output; returns the exit code (128+sig if killed),
   // or nullopt on timeout.

@@ -1,7 +1,8 @@
 // Faults while the engine migrates an unmodified QEMU (docs/faults.md, "QEMU
-// to QEMU"): the destination refused, gone mid-way or killed after the
-// stop, the link stalled after the stop, the engine interrupted or killed,
-// the source QEMU killed. After each: the one-line error says where the
+// to QEMU"): the destination refused, gone mid-way, killed after the stop
+// or after the end of the stream, the link stalled after the stop, the
+// engine interrupted (in round 1, between rounds, after the stop) or
+// killed, the source QEMU killed. After each: the one-line error says where the
 // guest is, the source guest runs (or, its QEMU killed, the destination
 // never ran an unfinished stream), and a second migration of the guest
 // arrives byte for byte with the ab check passing and nothing left behind.
@@ -332,6 +333,54 @@ TEST(QemuSourceAborts, InterruptDuringTheRoundsLeavesTheSourceRunning) {
   expect_nothing_left(src);
   auto before = guest_status(src, dir).rounds;
   EXPECT_TRUE(wait_rounds(src, dir, before, 30s));
+}
+
+// SIGTERM between rounds (the engine's --progress json says round 2
+// begins: round 1 is all sent and round 2 planned, the guest running): the
+// engine stops there, undoes what it set up, and the guest was never
+// paused.
+TEST(QemuSourceAborts, TerminatedBetweenRoundsLeavesTheSourceRunning) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  RelayedQemu m(dir);
+  ASSERT_TRUE(m.guest_started()) << "the source guest did not start";
+  // A downtime limit of 1 ms: the ab guest never converges, so rounds go on.
+  test::Child engine_run(
+      m.attach({"--max-bandwidth", "20", "--downtime-limit", "1", "--progress", "json"}));
+  const bool begun = engine_run.wait_for_err(
+      [](const std::string& err) { return err.find("\"round\":2,") != std::string::npos; }, 120s);
+  ASSERT_TRUE(begun) << "round 2 never began: " << engine_run.err();
+  engine_run.signal(SIGTERM);
+  auto code = engine_run.wait(30s);
+  ASSERT_TRUE(code.has_value()) << "the engine did not stop on SIGTERM";
+  EXPECT_EQ(*code, 130) << engine_run.err();
+  const std::string& err = engine_run.err();
+  const std::string last = err.substr(err.rfind('\n', err.size() - 2) + 1);
+  EXPECT_EQ(last.rfind("dpdc-engine: ", 0), 0u) << err;
+  EXPECT_NE(last.find("keeps running"), std::string::npos) << err;
+  EXPECT_FALSE(ignore_shared_on(m.src)) << "the engine must restore QEMU's capability";
+  expect_destination_never_ran(m);
+  expect_source_runs_and_migrates_whole(m.src, dir);
+}
+
+// After the end of the stream the destination runs the guest and the
+// source QEMU keeps it paused and whole (postmigrate), as after QEMU's own
+// migration: a destination that dies then loses nothing that `cont` on the
+// source does not bring back.
+TEST(QemuSourceAborts, DestinationKilledAfterTheEndLeavesTheGuestWholeInTheSource) {
+  DPDC_REQUIRE(qemu);
+  test::TempDir dir;
+  RelayedQemu m(dir);
+  ASSERT_TRUE(m.guest_started()) << "the source guest did not start";
+  auto r = test::run(m.attach(), {}, 180s);
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_TRUE(wait_status(*m.dst, "running", 60s)) << "the destination did not run the migrated guest";
+  const pid_t dst_pid = m.dst->pid();
+  ::kill(dst_pid, SIGKILL);
+  m.dst.reset();
+  EXPECT_EQ(status_of(m.src), "postmigrate");
+  m.src.qmp().execute("cont");
+  expect_source_runs_and_migrates_whole(m.src, dir);
 }
 
 }  // namespace
