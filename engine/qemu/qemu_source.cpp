@@ -274,28 +274,17 @@ QemuSwitchover::QemuSwitchover(QmpClient& qmp, std::string machine) : qmp_(qmp),
     throw Error(ErrorKind::Target, "QEMU is already migrating (status '" + running +
                                        "'); wait for that migration to end or cancel it (QMP migrate_cancel)");
   }
-  try {
-    bool already = false;
-    for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
-      if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
-    }
-    if (!already) {
-      qmp_.execute("migrate-set-capabilities",
-                   {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
-      restore_ignore_shared_ = true;
-    }
-    // QEMU's own migration carries only its small private blocks and the
-    // device state here; a bandwidth cap set for whole-guest migrations must
-    // not slow it (it would delay the stop, or hold the guest stopped).
-    const auto params = qmp_.execute("query-migrate-parameters");
-    if (params.contains("max-bandwidth")) {
-      const auto user = params["max-bandwidth"].get<std::uint64_t>();
-      qmp_.execute("migrate-set-parameters", {{"max-bandwidth", kSwitchoverBandwidth}});
-      saved_max_bandwidth_ = user;
-    }
-  } catch (...) {
-    restore();
-    throw;
+  // Checked now, set only at the stop (set_for_switchover): an engine
+  // killed during the rounds must leave QEMU's own migration settings as
+  // the user had them, or the user's next `migrate` would skip the shared
+  // RAM (x-ignore-shared) without a word.
+  bool known = false;
+  for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
+    if (c.value("capability", "") == "x-ignore-shared") known = true;
+  }
+  if (!known) {
+    throw Error(ErrorKind::Target, "this QEMU has no x-ignore-shared migration capability, which the switchover "
+                                   "needs; use QEMU 4.0 or later");
   }
   // A pc guest's private blocks and device state come to about 0.3 MiB;
   // touch room for more now, while faults cost no downtime.
@@ -327,19 +316,45 @@ void QemuSwitchover::restore() noexcept {
   }
 }
 
+void QemuSwitchover::set_for_switchover() {
+  bool already = false;
+  for (const auto& c : qmp_.execute("query-migrate-capabilities")) {
+    if (c.value("capability", "") == "x-ignore-shared") already = c.value("state", false);
+  }
+  if (!already) {
+    restore_ignore_shared_ = true;  // before the command: a reply lost on the way still gets undone
+    qmp_.execute("migrate-set-capabilities",
+                 {{"capabilities", {{{"capability", "x-ignore-shared"}, {"state", true}}}}});
+  }
+  // QEMU's own migration carries only its small private blocks and the
+  // device state here; a bandwidth cap set for whole-guest migrations must
+  // not slow it (it would delay the stop, or hold the guest stopped).
+  const auto params = qmp_.execute("query-migrate-parameters");
+  if (params.contains("max-bandwidth")) {
+    saved_max_bandwidth_ = params["max-bandwidth"].get<std::uint64_t>();
+    qmp_.execute("migrate-set-parameters", {{"max-bandwidth", kSwitchoverBandwidth}});
+  }
+}
+
 void QemuSwitchover::stop() {
   receiver_ = std::make_unique<DeviceStateReceiver>(std::move(spare_));
-  // Refused, QEMU has started nothing: no cancel, and the guest runs on.
-  qmp_.execute("migrate", {{"uri", "unix:" + receiver_->path()}});
+  try {
+    set_for_switchover();
+    // Refused, QEMU has started nothing: no cancel, and the guest runs on.
+    qmp_.execute("migrate", {{"uri", "unix:" + receiver_->path()}});
+  } catch (...) {
+    restore();
+    throw;
+  }
   stopped_ = true;  // from here on QEMU may stop the guest at any moment
   try {
     // QEMU closes the socket once it has sent everything, and it sends the
-    // device state only with the guest stopped. Whether its migration
-    // completed is checked before the engine's stream can end (captured()).
+    // device state only with the guest stopped.
     std::vector<std::uint8_t> bytes = receiver_->take();
     receiver_.reset();
     // Parsing runs beside the engine's last scan.
     parsing_ = std::async(std::launch::async, [b = std::move(bytes)] { return capture_qemu_stream(b); });
+    await_completed();
   } catch (...) {
     // A migration still under way would stop the guest later on its own.
     try {
@@ -350,13 +365,14 @@ void QemuSwitchover::stop() {
   }
 }
 
-const QemuDeviceCapture& QemuSwitchover::captured() {
-  if (capture_) return *capture_;
-  if (!parsing_.valid()) throw Error(ErrorKind::Runtime, "QEMU's device state is wanted before the guest was stopped");
+void QemuSwitchover::await_completed() {
   // A migration can still fail after its last byte (a final flush, the block
   // layer); QEMU then restarts the guest, so nothing may reach the
   // destination's EOF unless QEMU says completed. It sets that before it
-  // closes the socket, so this is one round trip.
+  // closes the socket, so this is one round trip. Then QEMU's settings are
+  // the user's again at once (two more round trips inside the downtime), so
+  // that an engine killed in its last round leaves nothing of its own in
+  // QEMU but the pause.
   const std::uint64_t deadline = monotonic_ns() + 10'000'000'000ull;
   for (;;) {
     status_ = qmp_.execute("query-migrate");
@@ -368,6 +384,12 @@ const QemuDeviceCapture& QemuSwitchover::captured() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  restore();
+}
+
+const QemuDeviceCapture& QemuSwitchover::captured() {
+  if (capture_) return *capture_;
+  if (!parsing_.valid()) throw Error(ErrorKind::Runtime, "QEMU's device state is wanted before the guest was stopped");
   QemuDeviceCapture c = parsing_.get();
   if (c.machine != machine_) {
     throw Error(ErrorKind::Runtime, "QEMU's device state names machine '" + c.machine + "', not '" + machine_ +

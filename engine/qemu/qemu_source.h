@@ -80,15 +80,18 @@ class DeviceStateReceiver;
 // QEMU sends its small private RAM blocks (BIOS, option ROMs, ACPI tables)
 // while the guest still runs, then stops the guest, drains its block I/O
 // and sends the device state, all under its big lock; stop() returns once
-// QEMU has sent everything and closed the socket, so the guest is stopped
-// and no device writes guest RAM any more. The engine's last round follows,
-// while a thread parses what QEMU sent; before anything of it is written,
-// QEMU must report its migration completed (else it restarts the guest). Why
+// QEMU has sent everything, closed the socket and reported its migration
+// completed (else it restarts the guest), so the guest is stopped and no
+// device writes guest RAM any more. The engine's last round follows, while
+// a thread parses what QEMU sent. Why
 // not QMP `stop` first: QEMU's migration would then do all of that inside
 // the downtime, after two more QMP round trips (docs/qemu.md measures it).
 //
 // The capability, and an uncapped max-bandwidth for that small migration,
-// are set when this is built and restored when it is destroyed. If stop()
+// are set by stop() just before QEMU's migration starts and restored as
+// soon as QEMU reports it completed (or failed, or when this is destroyed):
+// an engine killed during the rounds leaves them as the user had them, and
+// one killed after the stop finds them restored already. If stop()
 // fails, the guest is running again (QEMU restarts it when its migration
 // fails or is cancelled); stopped() says whether QEMU may have stopped it,
 // so that the caller can `cont` to be sure.
@@ -105,7 +108,9 @@ class QemuSwitchover final : public GuestControl, public DeviceStateSource {
   const nlohmann::json& qemu_status() const { return status_; }
 
  private:
+  void await_completed();  // QEMU's migration reported completed, its settings restored
   const QemuDeviceCapture& captured();
+  void set_for_switchover();
   void restore() noexcept;  // QEMU's capability and parameter as they were
 
   static constexpr std::size_t kSpareBytes = 4u << 20;
