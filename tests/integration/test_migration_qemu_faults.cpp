@@ -92,6 +92,15 @@ struct RelayedQemu {
   std::unique_ptr<test::StopWatcher> watcher;  // last: it calls into the members above
 };
 
+// Waits until `pid` has exited: SIGKILL is not instant, and a QEMU still
+// tearing down has closed its sockets but is not a zombie yet (seen nested
+// under TCG).
+bool wait_gone(pid_t pid, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (process_alive(pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
+  return !process_alive(pid);
+}
+
 std::size_t lines(const std::string& s) { return static_cast<std::size_t>(std::count(s.begin(), s.end(), '\n')); }
 
 // The engine failed with `code` and one line that ends saying where the
@@ -112,7 +121,13 @@ void expect_one_line(int code, const std::string& err, int want, const std::stri
 // or still waits; once its link ends it refuses the stream.
 void expect_destination_never_ran(RelayedQemu& m) {
   if (m.dst && process_alive(m.dst->pid())) {
-    EXPECT_NE(status_of(*m.dst), "running") << "the destination ran an unfinished stream";
+    try {
+      EXPECT_NE(status_of(*m.dst), "running") << "the destination ran an unfinished stream";
+    } catch (const std::exception& e) {
+      // Its incoming failed as the link ended (the engine died): on its way
+      // out, its QMP socket closed before it exited.
+      EXPECT_TRUE(wait_gone(m.dst->pid(), 30s)) << "the destination's QMP failed while it lives on: " << e.what();
+    }
   }
   m.relay.cut();
   m.dst.reset();
@@ -229,11 +244,7 @@ TEST(QemuSourceAborts, DestinationKilledAfterTheStopRunsTheSourceAgain) {
   auto r = test::run(m.attach({"--max-bandwidth", "20"}), {}, 120s);
   EXPECT_TRUE(m.stopped) << "the engine never stopped the guest";
   expect_one_line(r.code, r.err, 1, "runs again");
-  // SIGKILL is not instant: a QEMU still tearing down has closed its QMP
-  // socket but is not a zombie yet (seen nested under TCG).
-  const auto deadline = std::chrono::steady_clock::now() + 30s;
-  while (process_alive(dst_pid) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(20ms);
-  EXPECT_FALSE(process_alive(dst_pid)) << "the destination outlived SIGKILL";
+  EXPECT_TRUE(wait_gone(dst_pid, 30s)) << "the destination outlived SIGKILL";
   expect_destination_never_ran(m);
   expect_source_runs_and_migrates_whole(m.src, dir);
 }
@@ -300,10 +311,7 @@ TEST(QemuSourceAborts, SourceKilledDuringTheRoundsLeavesNothingRunning) {
   expect_one_line(*code, engine_run.err(), 3, "(pid " + std::to_string(src_pid) + ") is gone");
   EXPECT_FALSE(std::filesystem::exists("/sys/fs/bpf/dpdc/" + std::to_string(src_pid))) << "maps left pinned";
   m.relay.cut();
-  const auto dst_deadline = std::chrono::steady_clock::now() + 30s;
-  while (process_alive(m.dst->pid()) && std::chrono::steady_clock::now() < dst_deadline)
-    std::this_thread::sleep_for(50ms);
-  EXPECT_FALSE(process_alive(m.dst->pid())) << "the destination still waits for a stream that was cut";
+  EXPECT_TRUE(wait_gone(m.dst->pid(), 30s)) << "the destination still waits for a stream that was cut";
 }
 
 // Ctrl-C during the rounds: the engine stops sending, the guest was never
@@ -405,6 +413,8 @@ TEST(QemuSourceAborts, EngineKilledInRoundOneLeavesQemusMigrationSettingsAsTheUs
   ASSERT_GE(m.relay.forwarded(), 2u << 20) << "the engine never got into round 1: " << engine_run.err();
   engine_run.signal(SIGKILL);
   ASSERT_EQ(engine_run.wait(30s), 128 + SIGKILL);
+  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(process_alive(m.src.pid())) << "the source QEMU died with the engine: " << m.src.stderr_text();
   EXPECT_EQ(status_of(m.src), "running");
   EXPECT_FALSE(ignore_shared_on(m.src)) << "a killed engine left x-ignore-shared on";
   EXPECT_EQ(m.src.qmp().execute("query-migrate-parameters").value("max-bandwidth", std::uint64_t{0}), users_cap);

@@ -6,16 +6,11 @@
 // (DPDC_TEST_QEMU_ACCEL=kvm, QEMU with a dirty ring) by the BPF tracker, with
 // the content check at the stop, and the same tests must pass.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
-#include <csignal>
-#include <cstdlib>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <thread>
