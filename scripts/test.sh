@@ -8,8 +8,8 @@
 #                        "none" runs the host's tests only)
 #   DPDC_MATRIX_TABLE    also write the matrix table (Markdown) to this file
 #   DPDC_FUZZ_SECONDS    fuzzing time per libFuzzer target after its corpus
-#                        replay (scripts/fuzz.sh; default 20, 0 replays only,
-#                        "none" skips the fuzz build)
+#                        replay (scripts/fuzz.sh, one target per CPU at once;
+#                        default 30, 0 replays only, "none" skips the fuzz build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -18,8 +18,8 @@ host=0
 ctest --test-dir build --output-on-failure -j 2 --timeout 900 || host=$?
 
 fuzz=0
-if [[ ${DPDC_FUZZ_SECONDS:-20} != none ]]; then
-  scripts/fuzz.sh --seconds "${DPDC_FUZZ_SECONDS:-20}" || fuzz=$?
+if [[ ${DPDC_FUZZ_SECONDS:-30} != none ]]; then
+  scripts/fuzz.sh --seconds "${DPDC_FUZZ_SECONDS:-30}" || fuzz=$?
 fi
 
 matrix=0

@@ -153,7 +153,7 @@ struct FaultRun {
     const std::string dst_uri = "unix:" + (src.dir / "dst.sock");
     dst = destination(src.dir, "dst", dst_uri);
     relay = std::make_unique<test::Relay>(src.dir / "relay.sock", src.dir / "dst.sock");
-    std::this_thread::sleep_for(1s);  // the guest writes for a while first
+    std::this_thread::sleep_for(300ms);  // the guest writes for a while first
     auto argv = engine_argv(src, relay->uri(), "20", downtime_ms);
     argv.insert(argv.end(), {"--stall-timeout", "10"});
     engine = std::make_unique<test::Child>(argv);
