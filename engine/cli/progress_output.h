@@ -6,7 +6,6 @@
 // all out and the next round is planned; "final": true is the stop-and-copy).
 #include <cstdint>
 #include <cstdio>
-#include <functional>
 #include <string>
 
 #include <nlohmann/json.hpp>

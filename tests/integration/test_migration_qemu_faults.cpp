@@ -66,6 +66,13 @@ struct RelayedQemu {
     return cmd;
   }
 
+  // Round 1 is under way: 2 MiB of the stream went through (waits up to 60 s).
+  bool in_round_one() const {
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (relay.forwarded() < (2u << 20) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    return relay.forwarded() >= (2u << 20);
+  }
   // The source guest runs: it has finished two rounds.
   bool guest_started() { return wait_rounds(src, dir, 2, 60s); }
   // From the source's STOP on, the relay stops reading, so the last round
@@ -300,10 +307,7 @@ TEST(QemuSourceAborts, SourceKilledDuringTheRoundsLeavesNothingRunning) {
   ASSERT_TRUE(m.guest_started()) << "the source guest did not start";
   const pid_t src_pid = m.src.pid();
   test::Child engine_run(m.attach({"--max-bandwidth", "5"}));
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (m.relay.forwarded() < (2u << 20) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  ASSERT_GE(m.relay.forwarded(), 2u << 20) << "the engine never got into round 1: " << engine_run.err();
+  ASSERT_TRUE(m.in_round_one()) << "the engine never got into round 1: " << engine_run.err();
   ::kill(src_pid, SIGKILL);
   auto code = engine_run.wait(60s);
   ASSERT_TRUE(code.has_value()) << "the engine did not stop when its source died";
@@ -407,10 +411,7 @@ TEST(QemuSourceAborts, EngineKilledInRoundOneLeavesQemusMigrationSettingsAsTheUs
   const std::uint64_t users_cap = 123'456'789;
   m.src.qmp().execute("migrate-set-parameters", {{"max-bandwidth", users_cap}});
   test::Child engine_run(m.attach({"--max-bandwidth", "20"}));
-  const auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (m.relay.forwarded() < (2u << 20) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(10ms);
-  ASSERT_GE(m.relay.forwarded(), 2u << 20) << "the engine never got into round 1: " << engine_run.err();
+  ASSERT_TRUE(m.in_round_one()) << "the engine never got into round 1: " << engine_run.err();
   engine_run.signal(SIGKILL);
   ASSERT_EQ(engine_run.wait(30s), 128 + SIGKILL);
   std::this_thread::sleep_for(1s);
