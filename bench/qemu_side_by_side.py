@@ -6,8 +6,9 @@ with a dirty ring: --accel kvm), the guest is build/bin/dpdc-guest.img.
 
 A method is qemu-migrate or an engine policy (xen, qemu, dpdc), the policy
 optionally with the engine's dirty source: dpdc:ring (the KVM dirty ring),
-dpdc:content (page-content scans); a bare policy leaves the choice to the
-engine (--dirty-source auto). Each engine row shows the source the engine
+dpdc:fault (KVM's dirty bitmap, QEMU's default: the source QEMU then runs
+without dirty-ring-size, --accel kvm only), dpdc:content (page-content
+scans); a bare policy leaves the choice to the engine (--dirty-source auto). Each engine row shows the source the engine
 reports it used and the switchover's scan wait: how long the stop-time
 content scan outlasted the sending.
 
@@ -45,10 +46,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("DPDC_BIN", os.path.join(ROOT, "build", "bin"))
 
 POLICIES = ("xen", "qemu", "dpdc")
-DIRTY_SOURCES = ("ring", "content")
+DIRTY_SOURCES = ("ring", "fault", "content")
 DEFAULT_METHODS = {
     "tcg": "qemu-migrate,xen,qemu,dpdc",
-    "kvm": "qemu-migrate,xen:ring,qemu:ring,dpdc:ring,xen:content,qemu:content,dpdc:content",
+    "kvm": "qemu-migrate,xen:ring,qemu:ring,dpdc:ring,xen:fault,dpdc:fault,xen:content,qemu:content,dpdc:content",
 }
 # The engine's dirty ring needs KVM's dirty-ring-size. -cpu qemu64 names the
 # baseline model so that both ends agree whatever the KVM underneath offers
@@ -195,6 +196,9 @@ def run_one(method, cap_mb, workload, args, tmp):
     ram = f"{args.ram}M"
     machine = ["-M", "pc", "-m", ram, "-kernel", os.path.join(BIN, "dpdc-guest.img"), "-append", workload]
     base = ["qemu-system-x86_64", "-display", "none", "-nodefaults"] + ACCEL_ARGS[args.accel]
+    if method.endswith(":fault"):
+        # QEMU's default: KVM without a dirty ring (the engine follows its dirty bitmap).
+        base = ["qemu-system-x86_64", "-display", "none", "-nodefaults", "-accel", "kvm", "-cpu", "qemu64"]
     dport = free_port()
     src_args = base + ["-object", f"memory-backend-memfd,id=pc.ram,size={ram},share=on",
                        "-M", "pc,memory-backend=pc.ram", "-m", ram,

@@ -138,15 +138,28 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
     err = bpf_map__set_max_entries(skel_->maps.events, bytes);
     if (err) throw_bpf(err, "sizing the event ring buffer", "try a smaller ring buffer");
   }
+  // Only the mode's programs are loaded: the other mode's attach targets
+  // need not exist (a kernel without dirty-ring tracepoints can still mark).
+  const bool ring = options_.mode == TrackerMode::Ring;
+  for (bpf_program* p : {skel_->progs.dpdc_push, skel_->progs.dpdc_reset, skel_->progs.dpdc_ring_full,
+                         skel_->progs.dpdc_sync}) {
+    bpf_program__set_autoload(p, ring);
+  }
+  bpf_program__set_autoload(skel_->progs.dpdc_mark, !ring);
   if (!options_.attach) {
     // Programs stay loadable for BPF_PROG_TEST_RUN but are not attached.
     bpf_program__set_autoattach(skel_->progs.dpdc_push, false);
     bpf_program__set_autoattach(skel_->progs.dpdc_reset, false);
     bpf_program__set_autoattach(skel_->progs.dpdc_ring_full, false);
+    bpf_program__set_autoattach(skel_->progs.dpdc_mark, false);
   }
   // dpdc_sync is never attached: sync() runs it.
   bpf_program__set_autoattach(skel_->progs.dpdc_sync, false);
   err = dirty_track_bpf__load(skel_.get());
+  if (err && !ring) {
+    throw_bpf(err, "loading the dirty tracker (mark mode) into the kernel",
+              "it needs fentry on the kvm module: the module loaded, with BTF (CONFIG_DEBUG_INFO_BTF_MODULES)");
+  }
   if (err) throw_bpf(err, "loading the dirty tracker into the kernel", "BPF tracing programs must be allowed here");
 
   if (options_.regions.size() > DPDC_MAX_REGIONS) {
@@ -193,9 +206,13 @@ DirtyTracker::DirtyTracker(const TrackerOptions& options) : options_(options) {
 void DirtyTracker::finish_setup() {
   if (options_.attach) {
     int err = dirty_track_bpf__attach(skel_.get());
-    if (err) {
+    if (err && options_.mode == TrackerMode::Ring) {
       throw_bpf(err, "attaching to the kvm:kvm_dirty_ring_push/reset tracepoints",
                 "this kernel needs KVM with dirty-ring tracepoints");
+    }
+    if (err) {
+      throw_bpf(err, "attaching to KVM's mark_page_dirty_in_slot (fentry)",
+                "this kernel needs the kvm module loaded, with BTF (CONFIG_DEBUG_INFO_BTF_MODULES)");
     }
   }
 
@@ -252,6 +269,7 @@ dpdc_counters DirtyTracker::counters() const {
 }
 
 std::uint32_t DirtyTracker::sync(std::uint32_t vcpus) const {
+  if (options_.mode != TrackerMode::Ring) return 0;  // a mark is accounted in its own call, or not at all
   vcpus = std::min<std::uint32_t>(vcpus, DPDC_MAX_RINGS);
   std::uint64_t args[1] = {vcpus};
   LIBBPF_OPTS(bpf_test_run_opts, opts, .ctx_in = args, .ctx_size_in = sizeof args);
@@ -266,7 +284,9 @@ std::uint32_t DirtyTracker::sync(std::uint32_t vcpus) const {
 
 std::uint64_t DirtyTracker::skipped_calls() const {
   std::uint64_t misses = 0;
-  for (const bpf_program* p : {skel_->progs.dpdc_push, skel_->progs.dpdc_reset, skel_->progs.dpdc_ring_full}) {
+  for (const bpf_program* p :
+       {skel_->progs.dpdc_push, skel_->progs.dpdc_reset, skel_->progs.dpdc_ring_full, skel_->progs.dpdc_mark}) {
+    if (bpf_program__fd(p) < 0) continue;  // the other mode's, not loaded
     bpf_prog_info info{};
     std::uint32_t len = sizeof info;
     check_sys(bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len), "reading the tracker's program info");
@@ -327,9 +347,12 @@ int DirtyTracker::program_fd(TrackerProgram program) const {
     case TrackerProgram::Reset: return bpf_program__fd(skel_->progs.dpdc_reset);
     case TrackerProgram::RingFull: return bpf_program__fd(skel_->progs.dpdc_ring_full);
     case TrackerProgram::Sync: return bpf_program__fd(skel_->progs.dpdc_sync);
+    case TrackerProgram::Mark: return bpf_program__fd(skel_->progs.dpdc_mark);
   }
   return -1;
 }
+
+const char* tracker_mode_name(TrackerMode mode) noexcept { return mode == TrackerMode::Mark ? "mark" : "ring"; }
 
 std::vector<std::filesystem::path> DirtyTracker::remove_stale_pins(const std::filesystem::path& pin_root) {
   std::vector<std::filesystem::path> removed;

@@ -1,7 +1,7 @@
 #pragma once
 // RAII owner of the dirty tracker (bpf/dirty_track.bpf.c) for one VMM
-// process: open, set the target tgid and the page map size, load, attach the
-// raw tracepoints, pin the maps under <pin_root>/<vmm pid>/. The destructor
+// process: open, set the target tgid and the page map size, load the
+// programs of its mode, attach them, pin the maps under <pin_root>/<vmm pid>/. The destructor
 // detaches and unpins, so every exit path that unwinds leaves nothing behind;
 // a pin directory left by a killed engine is removed by the next attach.
 #include <sys/types.h>
@@ -23,6 +23,13 @@ struct ring_buffer;
 
 namespace dpdc {
 
+// How the programs learn of a write (bpf/dirty_track.bpf.c):
+//  - Ring: KVM's dirty-ring tracepoints, for a VMM with a dirty ring;
+//  - Mark: fentry on KVM's mark_page_dirty_in_slot, for a VMM that keeps
+//    KVM's dirty bitmap (QEMU without dirty-ring-size). No ring exists then:
+//    sync() has nothing to catch up and ring() has nothing to say.
+enum class TrackerMode { Ring, Mark };
+
 struct TrackerOptions {
   pid_t vmm_pid = 0;        // only events of this process are recorded
   std::uint32_t pages = 0;  // size of the per-page map (page indices 0..pages-1)
@@ -38,9 +45,10 @@ struct TrackerOptions {
   // memslots and placed through them (struct dpdc_slot); without, such
   // pushes count as unknown_slot.
   std::vector<dpdc_region> regions;
+  TrackerMode mode = TrackerMode::Ring;
 };
 
-enum class TrackerProgram { Push, Reset, RingFull, Sync };
+enum class TrackerProgram { Push, Reset, RingFull, Sync, Mark };
 
 struct UnknownSlot {
   std::uint32_t slot;
@@ -91,6 +99,7 @@ class DirtyTracker {
 
   const std::filesystem::path& pin_dir() const noexcept { return pin_dir_; }
   pid_t vmm_pid() const noexcept { return options_.vmm_pid; }
+  TrackerMode mode() const noexcept { return options_.mode; }
   int program_fd(TrackerProgram program) const;
 
   // Removes pin directories under pin_root whose engine is no longer running.
@@ -133,5 +142,8 @@ void ensure_bpffs(const std::filesystem::path& root = "/sys/fs/bpf");
 // Throws Error(BpfUnavailable) unless this kernel loads raw tracepoint
 // programs, Error(Permission) when it would but we may not.
 void require_bpf_support();
+
+// "ring" or "mark": what --json and the docs call a mode.
+const char* tracker_mode_name(TrackerMode mode) noexcept;
 
 }  // namespace dpdc

@@ -9,6 +9,7 @@
 #include "live/proc_inspect.h"
 #include "live/stop_flag.h"
 #include "loader/dirty_track_loader.h"
+#include "qemu/qemu_bitmap_syncs.h"
 #include "qemu/qemu_dirty_logging.h"
 #include "qemu/qemu_record.h"
 #include "qemu/qemu_source.h"
@@ -28,9 +29,11 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   const DirtySourceKind wanted = parse_dirty_source(options.dirty_source);
   require_process_exists(options.pid);
   require_tracing_privileges();
+  DirtySourceKind kind;
   {
     VmmProcess process = inspect_process(options.pid);
-    if (choose_dirty_source(wanted, vmm_kind_of(process)) == DirtySourceKind::Content) {
+    kind = choose_dirty_source(wanted, vmm_kind_of(process));
+    if (kind == DirtySourceKind::Content) {
       return record_qemu_by_content({options.pid, options.qmp, options.record, options.seconds,
                                      options.interval_scan, options.json},
                                     process, out);
@@ -44,12 +47,21 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   TrackerOptions to{options.pid, static_cast<std::uint32_t>(layout.pages)};
   if (!options.record.empty()) to.record_ring_bytes = options.record_ring_mib << 20;
   to.regions = layout.regions;
+  const bool marks = kind == DirtySourceKind::Fault;
+  to.mode = marks ? TrackerMode::Mark : TrackerMode::Ring;
   DirtyTracker tracker(to);
   for (const auto& s : layout.slots) tracker.set_slot(s.slot, s.first_page, s.pages);
   // QEMU logs dirty pages only while something uses its dirty log: from
-  // here on, with the tracker attached, every push is seen.
+  // here on, with the tracker attached, every push is seen. Without a ring,
+  // QEMU re-protects only while it measures its dirty rate: the engine keeps
+  // it measuring.
   std::optional<QemuDirtyLogging> logging;
-  if (session.qemu) logging.emplace(session.qemu->qmp());
+  std::optional<QemuBitmapSyncs> syncs;
+  if (session.qemu && marks) {
+    syncs.emplace(session.qemu->qmp(), monotonic_ns);
+  } else if (session.qemu) {
+    logging.emplace(session.qemu->qmp());
+  }
 
   // Recording: a thread drains the ring buffer into the trace file while the
   // observe loop reports; finish() stops it.
@@ -64,12 +76,17 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
                              {"memslots_from_kvm", !layout.regions.empty()},
                              {"vcpus", vmm.vcpus},
                              {"dirty_ring_entries", vmm.ring_entries},
-                             {"dirty_source", "kvm-dirty-ring"},
+                             {"dirty_source", dirty_source_json_name(kind)},
                              {"pin_dir", tracker.pin_dir().string()}};
   if (logging) {
     attached["dirty_logging"] = {{"mechanism", "set-vcpu-dirty-limit"},
                                  {"limit_mb_s", QemuDirtyLogging::kNeverThrottles},
                                  {"cleared_stale_limit", logging->cleared_stale()}};
+  }
+  if (syncs) {
+    attached["dirty_logging"] = {{"mechanism", "calc-dirty-rate"},
+                                 {"mode", "dirty-bitmap"},
+                                 {"calc_time_s", QemuBitmapSyncs::kCalcTimeS}};
   }
   if (options.json) {
     out << attached.dump() << '\n';
@@ -80,7 +97,16 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
     } else {
       out << " of shared RAM, memslots read from KVM";
     }
-    out << ", " << vmm.vcpus << " vCPU(s), dirty ring " << vmm.ring_entries << " entries";
+    out << ", " << vmm.vcpus << " vCPU(s), ";
+    if (marks) {
+      out << "no dirty ring (KVM's dirty bitmap, followed by its marks)";
+    } else {
+      out << "dirty ring " << vmm.ring_entries << " entries";
+    }
+    if (syncs) {
+      out << "; dirty logging on and pages re-protected every " << QemuBitmapSyncs::kCalcTimeS
+          << " s (calc-dirty-rate in a loop)";
+    }
     if (logging) {
       out << "; dirty logging on (a vCPU dirty limit that never throttles"
           << (logging->cleared_stale() ? ", replacing one a killed engine left" : "") << ")";
@@ -93,12 +119,16 @@ int run_attach(const AttachOptions& options, std::ostream& out) {
   oo.seconds = options.seconds;
   oo.json = options.json;
   oo.interval_s = options.interval;
+  if (syncs) oo.tick = [&] { syncs->tick(); };
   ObserveSummary summary = run_observe(tracker, oo, stop, out);
+  if (syncs) syncs->stop();
   nlohmann::json recorded;
   if (recording) recorded = recording->finish();
   if (options.json) {
     auto j = summary_to_json(summary, static_cast<std::uint64_t>(options.pid));
     if (!recorded.is_null()) j["recorded"] = recorded;
+    j["tracker_mode"] = tracker_mode_name(tracker.mode());
+    if (syncs) j["reprotection_runs"] = syncs->runs_started();
     if (!layout.regions.empty()) {
       nlohmann::json slots = nlohmann::json::array();
       for (const auto& [key, s] : tracker.slots()) {

@@ -29,8 +29,8 @@ int main(int argc, char** argv) {
                                  "Example: dpdc-engine attach --pid $(pidof dpdc-vm) --observe --seconds 10\n"
                                  "Example: dpdc-engine attach --pid $(pidof qemu-system-x86_64) --to tcp:HOST:4444");
   cmd->add_option("--pid", attach.pid,
-                  "pid of the VMM process (--observe/--record: run with -accel kvm,dirty-ring-size=N; --to with\n"
-                  "QEMU: guest RAM in a shared memory backend, see README)")
+                  "pid of the VMM process (QEMU with -accel kvm, with or without dirty-ring-size=N, or TCG;\n"
+                  "or a dpdc-vm). QEMU's guest RAM must be in a shared memory backend, see README")
       ->required();
   cmd->add_option("--qmp", attach.qmp, "QMP unix socket of the VMM (default: taken from its -qmp option)");
   cmd->add_flag("--observe", attach.observe,
@@ -51,10 +51,13 @@ int main(int argc, char** argv) {
   cmd->add_option("--interval", attach.interval, "seconds between samples (default 1)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--dirty-source", attach.dirty_source,
-                  "where dirty pages come from: auto (default: the BPF tracker on KVM's dirty ring when the VMM\n"
-                  "has one, page-content scans for a QEMU without KVM), ring, or content (scan a QEMU's shared\n"
-                  "RAM by page hashes, e.g. a QEMU/KVM without a dirty ring, or to compare the two)")
-      ->check(CLI::IsMember({"auto", "ring", "content"}));
+                  "where dirty pages come from: auto (default: the one that fits the VMM), ring (the BPF\n"
+                  "tracker on KVM's dirty ring: dpdc-vm, QEMU -accel kvm,dirty-ring-size=N), fault (QEMU/KVM\n"
+                  "without a ring: the BPF tracker sees the first write after each re-protection, which the\n"
+                  "engine keeps coming with calc-dirty-rate once a second; history for the policy, page\n"
+                  "hashes for correctness), or content (page hashes of a QEMU's shared RAM alone: a TCG\n"
+                  "QEMU, or to compare)")
+      ->check(CLI::IsMember({"auto", "ring", "fault", "content"}));
   cmd->add_flag("--json", attach.json,
                 "JSON output: observe/record print one object per sample and a summary; --to prints the report");
   dpdc::MigrateOptions migrate;

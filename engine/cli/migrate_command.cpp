@@ -20,6 +20,7 @@
 #include "loader/proc_stat.h"
 #include "cli/progress_output.h"
 #include "precopy/report_text.h"
+#include "qemu/qemu_bitmap_syncs.h"
 #include "qemu/qemu_dirty_logging.h"
 #include "qemu/qemu_source.h"
 #include "session/dirty_source_choice.h"
@@ -29,6 +30,7 @@
 #include "trace/recorder.h"
 #include "track/content_dirty_source.h"
 #include "track/ring_dirty_source.h"
+#include "track/content_with_mark_history.h"
 #include "track/ring_with_content_check.h"
 #include "track/tracker_recording.h"
 
@@ -188,16 +190,18 @@ int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Poli
 int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, DirtySourceKind kind,
                  const Destination& dest, Policy& policy, std::ostream& out) {
   const bool ring = kind == DirtySourceKind::Ring;
-  // The ring needs the tracker's view of QEMU (its memslots placed in the
-  // shared backend); content tracking only the backend itself.
+  const bool marks = kind == DirtySourceKind::Fault;
+  const bool tracked = ring || marks;
+  // The tracker needs its view of QEMU (its memslots placed in the shared
+  // backend); content tracking only the backend itself.
   std::optional<VmmSession> session;
   std::optional<QemuSource> own;
-  if (ring) {
+  if (tracked) {
     session.emplace(open_vmm_session(options.pid, options.qmp));
   } else {
     own.emplace(process, options.qmp);
   }
-  QemuSource& qemu = ring ? *session->qemu : *own;
+  QemuSource& qemu = tracked ? *session->qemu : *own;
   const std::string status = qemu.qmp().execute("query-status").value("status", "");
   if (status != "running") {
     throw Error(ErrorKind::Target, "QEMU pid " + std::to_string(options.pid) + " is '" + status +
@@ -217,18 +221,27 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, Dirty
   std::optional<QemuDirtyLogging> logging;
   std::optional<RingDirtySource> ring_source;
   std::optional<RingWithContentCheck> checked;
+  std::optional<QemuBitmapSyncs> syncs;
+  std::optional<ContentWithMarkHistory> with_marks;
   std::optional<TraceRecorder> content_recording;
   DirtySource* source = &content;
-  if (ring) {
+  if (tracked) {
     TrackerOptions to{options.pid, static_cast<std::uint32_t>(pages)};
     to.regions = session->layout.regions;
+    to.mode = marks ? TrackerMode::Mark : TrackerMode::Ring;
     if (!options.record.empty()) to.record_ring_bytes = options.record_ring_mib << 20;
     tracker.emplace(to);
     if (!options.record.empty()) ring_recording.emplace(*tracker, options.record, pages);
+  }
+  if (ring) {
     logging.emplace(qemu.qmp());
     ring_source.emplace(*tracker, static_cast<std::uint32_t>(std::max(1, process.vcpus)), logging->began_logging());
     checked.emplace(*ring_source, content);
     source = &*checked;
+  } else if (marks) {
+    syncs.emplace(qemu.qmp(), monotonic_ns);
+    with_marks.emplace(content, *tracker, [&] { return syncs->runs_per_s(); });
+    source = &*with_marks;
   } else if (!options.record.empty()) {
     // The trace starts before the source's first scan; replaying it with
     // simulate --start <round1_start_ns / 1e9> plans round 1 from the same history.
@@ -243,6 +256,7 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, Dirty
   setup.blocks = qemu.blocks();
   setup.tracked_block = qemu.shared_block();
   setup.ram = qemu.shared_ram();
+  if (syncs) setup.while_running = [&] { syncs->tick(); };
   return migrate_and_report(options, dest, interrupt, *source, switchover, qemu.qmp(), setup, policy, switchover,
                             [&](const MigrationResult& result) {
     nlohmann::json j{{"dirty_source", dirty_source_json_name(kind)},
@@ -252,8 +266,17 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, Dirty
       j["dirty_logging"] = {{"mechanism", "set-vcpu-dirty-limit"},
                             {"began_with_engine", logging->began_logging()},
                             {"cleared_stale_limit", logging->cleared_stale()}};
+    }
+    if (marks) {
+      j["dirty_logging"] = {{"mechanism", "calc-dirty-rate"},
+                            {"mode", "dirty-bitmap"},
+                            {"calc_time_s", QemuBitmapSyncs::kCalcTimeS},
+                            {"runs", syncs->runs_started()}};
+    }
+    if (tracker) {
       const auto c = tracker->counters();
-      j["tracker"] = {{"pushes", c.pushes},   {"resets", c.resets}, {"late", c.late},
+      j["tracker"] = {{"mode", tracker_mode_name(tracker->mode())},
+                      {"pushes", c.pushes},   {"resets", c.resets}, {"late", c.late},
                       {"lost", c.lost},       {"unmapped", c.unmapped}, {"full_exits", c.full_exits}};
     }
     if (ring_recording) {

@@ -112,7 +112,17 @@ ObserveSummary run_observe(DirtyTracker& tracker, const ObserveOptions& options,
       if (left <= 0) break;
       wait = std::min(wait, std::chrono::nanoseconds(static_cast<std::int64_t>(left * 1e9)));
     }
-    bool stopped = stop.sleep_for(wait);
+    bool stopped = false;
+    if (!options.tick) {
+      stopped = stop.sleep_for(wait);
+    } else {
+      const std::uint64_t until = monotonic_ns() + static_cast<std::uint64_t>(wait.count());
+      for (std::uint64_t t = monotonic_ns(); !stopped && t < until; t = monotonic_ns()) {
+        options.tick();
+        stopped = stop.sleep_for(std::min<std::chrono::nanoseconds>(std::chrono::milliseconds(100),
+                                                                    std::chrono::nanoseconds(until - t)));
+      }
+    }
     std::uint64_t now = monotonic_ns();
     PageCensus census = take_census(tracker.pages(), now, options.heat);
     ObserveSample sample = make_sample(before, census, tracker.counters(), static_cast<double>(now - start) / 1e9,

@@ -3,6 +3,7 @@
 // pages split into hot / warm / cold; a summary at the end. The sampling
 // arithmetic and the output formats are pure; run_observe() does the I/O.
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <string>
 
@@ -50,6 +51,9 @@ struct ObserveOptions {
   bool json = false;   // JSON Lines: {"type":"sample",...} per second, {"type":"summary",...} at the end
   double interval_s = 1.0;
   HeatParams heat;
+  // Optional: called about every 100 ms while observing (QEMU's bitmap
+  // mode keeps its re-protections coming this way, qemu_bitmap_syncs.h).
+  std::function<void()> tick;
 };
 
 // Samples until the time is up or `stop` is raised; returns the summary.

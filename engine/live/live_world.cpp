@@ -51,6 +51,10 @@ void LiveWorld::check_running() {
     // tracker's maps stay, so nothing else would notice before the stop.
     if (!options_.vmm_alive()) throw Error(ErrorKind::Target, "the source VMM exited during the pre-copy rounds");
   }
+  if (options_.while_running && monotonic_ns() - ticked_ns_ >= 100'000'000) {
+    ticked_ns_ = monotonic_ns();
+    options_.while_running();
+  }
 }
 
 std::uint64_t LiveWorld::send_pages(std::span<const std::uint64_t> pages, Bitmap& unproven) {

@@ -58,6 +58,10 @@ struct LiveWorldOptions {
   // most every 100 ms while the guest runs, so that a migration of a VMM
   // killed mid-way ends then, not at the stop.
   std::function<bool()> vmm_alive;
+  // Optional: called at most every 100 ms while the guest runs, on the
+  // thread that runs the rounds (QEMU's bitmap mode keeps its
+  // re-protections coming this way, qemu_bitmap_syncs.h).
+  std::function<void()> while_running;
 };
 
 class LiveWorld final : public PrecopyWorld {
@@ -100,6 +104,7 @@ class LiveWorld final : public PrecopyWorld {
   GuestControl& guest_;
   LiveWorldOptions options_;
   std::uint64_t alive_checked_ns_ = 0;
+  std::uint64_t ticked_ns_ = 0;
   bool in_round_ = false;
   bool stopped_ = false;
 };

@@ -39,6 +39,7 @@ void watch_before_round_one(DirtySource& source, std::size_t pages, const Migrat
     if (setup.interrupt && setup.interrupt->raised()) {
       throw Error(ErrorKind::Interrupted, "interrupted before the first round");
     }
+    if (setup.while_running) setup.while_running();
     source.collect(scratch, Scan::Complete);
     scratch.clear();
     const std::uint64_t nap = std::min<std::uint64_t>(50'000'000, end - std::min(end, monotonic_ns()));
@@ -69,6 +70,7 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
   lo.block = setup.tracked_block;
   lo.devices = devices;
   lo.vmm_alive = setup.vmm_alive;
+  lo.while_running = setup.while_running;
   // Before the stop, the destination catches up with what is already on its
   // way: a destination still loading earlier rounds when the guest stops
   // adds that time to the downtime. The guest runs on meanwhile; what it

@@ -26,6 +26,7 @@ struct MigrationSetup {
   const StopFlag* interrupt = nullptr;
   std::function<void(const PrecopyProgress&)> progress;  // optional
   std::function<bool()> vmm_alive;  // optional (LiveWorldOptions::vmm_alive)
+  std::function<void()> while_running;  // optional (LiveWorldOptions::while_running)
   // Watch the guest this long before round 1, so that the policy starts
   // with a dirty history (DPDC then holds back pages it already knows hot).
   std::uint64_t warmup_ns = 0;

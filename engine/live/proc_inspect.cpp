@@ -177,12 +177,17 @@ VmmProcess inspect_process(pid_t pid) {
   return vmm;
 }
 
+void require_kvm_vmm(const VmmProcess& vmm) {
+  if (!vmm.has_kvm_vm) {
+    throw Error(ErrorKind::Target, "pid " + std::to_string(vmm.pid) + " (" + vmm.comm +
+                                       ") is not a KVM process (it holds no KVM VM); give the pid of a QEMU or "
+                                       "dpdc-vm running with -accel kvm");
+  }
+}
+
 void require_dirty_ring_vmm(const VmmProcess& vmm) {
   const std::string who = "pid " + std::to_string(vmm.pid) + " (" + vmm.comm + ")";
-  if (!vmm.has_kvm_vm) {
-    throw Error(ErrorKind::Target, who + " is not a KVM process (it holds no KVM VM); give the pid of a QEMU or dpdc-vm "
-                                         "running with -accel kvm");
-  }
+  require_kvm_vmm(vmm);
   if (vmm.ring_entries == 0) {
     throw Error(ErrorKind::Target, who + " does not use the KVM dirty ring; start it with "
                                          "-accel kvm,dirty-ring-size=4096");

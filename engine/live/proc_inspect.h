@@ -35,6 +35,8 @@ void require_process_exists(pid_t pid);
 // its fds cannot be read. Does not judge whether it is usable.
 VmmProcess inspect_process(pid_t pid);
 
+// Throws Error(Target) with what to give instead unless the process holds a KVM VM.
+void require_kvm_vmm(const VmmProcess& vmm);
 // Throws Error(Target) with what to add to the VMM's command line unless the
 // process is a KVM VMM with a dirty ring.
 void require_dirty_ring_vmm(const VmmProcess& vmm);

@@ -25,14 +25,16 @@ VmmSession open_vmm_session(pid_t pid, const std::string& qmp_path) {
   require_bpf_support();
   VmmSession s;
   s.process = inspect_process(pid);
-  require_dirty_ring_vmm(s.process);
   if (is_qemu(s.process)) {
+    // With or without a ring: the caller chose how to follow it (dirty_source_choice.h).
+    require_kvm_vmm(s.process);
     // QEMU names neither its memslots nor their layout: the tracker reads
     // them from KVM and places them by host address in the shared backend.
     s.qemu = std::make_unique<QemuSource>(s.process, qmp_path);
     s.layout.pages = s.qemu->shared_ram().size() / DPDC_PAGE_SIZE;
     s.layout.regions = s.qemu->regions();
   } else {
+    require_dirty_ring_vmm(s.process);
     s.qmp = std::make_unique<QmpClient>(find_qmp(qmp_path, s.process));
     const auto& g = s.qmp->greeting();
     s.is_dpdc_vm = g["QMP"].value("version", nlohmann::json::object()).value("package", "") == "dpdc-vm";

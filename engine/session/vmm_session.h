@@ -1,7 +1,7 @@
 #pragma once
 // The checks and connections every attach makes, in the order a user can act
 // on them: the process exists, we may trace it, BPF works, it is a KVM VMM
-// with a dirty ring, its QMP socket answers, and what its RAM looks like:
+// (dpdc-vm: with a dirty ring), its QMP socket answers, and what its RAM looks like:
 // dpdc-vm lists its memslots; for QEMU, the shared RAM backend (docs/qemu.md)
 // and where QEMU maps it, from which the tracker places KVM's memslots.
 #include <sys/types.h>

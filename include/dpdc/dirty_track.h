@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: (BSD-2-Clause OR GPL-2.0-only) */
 /*
  * Map value layouts of the dirty tracker, shared by bpf/dirty_track.bpf.c
- * and the C++ engine. Plain C with fixed-width types only: the same bytes
+ * and the C++ engine. The same maps serve both tracking modes: ring mode
+ * (KVM's dirty-ring tracepoints) and mark mode (KVM's dirty bitmap, every
+ * logged page seen at mark_page_dirty_in_slot); where a field means
+ * something else in mark mode, it says so. Plain C with fixed-width types only: the same bytes
  * are read by BPF, by userspace through mmap, and by bpftool through BTF.
  *
  * Page numbering: a guest RAM page's index is its byte offset inside the
@@ -46,6 +49,12 @@
  * ring_pos) > 0 on every ring.
  */
 #define DPDC_RING_ANY 0xffffffffu
+
+/*
+ * Mark mode: last_ns, prev_ns and count are those of marks (KVM logging the
+ * page dirty: its first write since the VMM last re-protected it, or a
+ * write by KVM itself); record stays 0, as re-protections are not tracked.
+ */
 
 struct dpdc_page {
 	__u64 last_ns;   /* bpf_ktime_get_ns() of the last push (CLOCK_MONOTONIC); late: when accounted */
@@ -149,16 +158,16 @@ struct dpdc_unknown_slot {
 
 /* Global counters (single entry of map `counters`). */
 struct dpdc_counters {
-	__u64 pushes;       /* all pushes of the traced process */
-	__u64 resets;       /* all ring resets of the traced process */
-	__u64 unknown_slot; /* pushes in a slot missing from `slots` */
+	__u64 pushes;       /* all pushes of the traced process (mark mode: all marks) */
+	__u64 resets;       /* all ring resets of the traced process (mark mode: 0) */
+	__u64 unknown_slot; /* pushes in a slot missing from `slots` (mark mode: marks without a memslot) */
 	__u64 out_of_range; /* pushes beyond the slot length or the page map */
 	__u64 full_exits;   /* kvm_dirty_ring_exit: vCPU exits for a full ring */
 	__u64 dropped;      /* recorded events lost because the ring buffer was full */
 	__u64 late;         /* entries accounted after their own tracepoint call was skipped */
 	__u64 lost;         /* entries overwritten in the ring before they could be accounted, or
 			     * accounted late across a memslot change (struct dpdc_ring, slots_gen) */
-	__u64 unmapped;     /* pushes in a discovered slot outside every region (VMM-private RAM) */
+	__u64 unmapped;     /* pushes (marks) in a discovered slot outside every region (VMM-private RAM) */
 	__u64 slot_reads;   /* memslots read from KVM (first sight, or after a memslot change) */
 };
 

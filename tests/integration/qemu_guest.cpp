@@ -15,10 +15,18 @@ using namespace std::chrono_literals;
 
 bool kvm_accel() {
   const char* accel = std::getenv("DPDC_TEST_QEMU_ACCEL");
-  return accel != nullptr && std::string(accel) == "kvm";
+  return accel != nullptr && (std::string(accel) == "kvm" || std::string(accel) == "kvm-bitmap");
 }
 
-std::string auto_dirty_source() { return kvm_accel() ? "kvm-dirty-ring" : "page-content"; }
+bool kvm_bitmap() {
+  const char* accel = std::getenv("DPDC_TEST_QEMU_ACCEL");
+  return accel != nullptr && std::string(accel) == "kvm-bitmap";
+}
+
+std::string auto_dirty_source() {
+  if (!kvm_accel()) return "page-content";
+  return kvm_bitmap() ? "kvm-dirty-bitmap" : "kvm-dirty-ring";
+}
 
 std::string guest_image() { return std::string(DPDC_BIN_DIR) + "/dpdc-guest.img"; }
 std::string engine() { return std::string(DPDC_BIN_DIR) + "/dpdc-engine"; }
@@ -74,7 +82,10 @@ std::uint64_t memfd_allocated(pid_t pid) {
 }
 
 void expect_nothing_left(Qemu& q) {
-  if (kvm_accel()) {
+  if (kvm_bitmap()) {
+    // The engine's last calc-dirty-rate run has ended, and with it logging.
+    EXPECT_NE(q.qmp().execute("query-dirty-rate").value("status", ""), "measuring") << "dirty logging must be off again";
+  } else if (kvm_accel()) {
     EXPECT_TRUE(q.qmp().execute("query-vcpu-dirty-limit").empty()) << "dirty logging must be off again";
   }
   EXPECT_FALSE(std::filesystem::exists("/sys/fs/bpf/dpdc/" + std::to_string(q.pid()))) << "maps left pinned";

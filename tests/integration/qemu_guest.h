@@ -25,8 +25,10 @@ namespace dpdc::test::qemu_guest {
 inline const std::string kRam = "64M";
 inline constexpr std::uint64_t kRamBytes = 64ull << 20;
 
-// Whether the tests run QEMU with -accel kvm (DPDC_TEST_QEMU_ACCEL=kvm).
+// Whether the tests run QEMU with -accel kvm (DPDC_TEST_QEMU_ACCEL=kvm or kvm-bitmap).
 bool kvm_accel();
+// Whether that KVM has no dirty ring (DPDC_TEST_QEMU_ACCEL=kvm-bitmap): KVM's dirty bitmap.
+bool kvm_bitmap();
 // What `--dirty-source auto` picks for the tests' QEMU.
 std::string auto_dirty_source();
 std::string guest_image();

@@ -31,8 +31,9 @@ std::string qemu_binary() {
 
 std::vector<std::string> qemu_accel_args() {
   const char* accel = std::getenv("DPDC_TEST_QEMU_ACCEL");
-  if (accel == nullptr || std::string(accel) != "kvm") return {"-accel", "tcg"};
-  return {"-accel", "kvm,dirty-ring-size=4096", "-cpu", "qemu64"};
+  if (accel != nullptr && std::string(accel) == "kvm") return {"-accel", "kvm,dirty-ring-size=4096", "-cpu", "qemu64"};
+  if (accel != nullptr && std::string(accel) == "kvm-bitmap") return {"-accel", "kvm", "-cpu", "qemu64"};
+  return {"-accel", "tcg"};
 }
 
 std::vector<std::uint8_t> read_file(const std::string& path) {

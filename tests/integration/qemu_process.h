@@ -4,7 +4,9 @@
 // The accelerator is TCG unless DPDC_TEST_QEMU_ACCEL=kvm (the VM runner's
 // qemu-kvm group): then `-accel kvm,dirty-ring-size=4096 -cpu qemu64`, KVM
 // with a dirty ring (so the engine tracks it with BPF) and the CPU model the
-// kvm_pvm hosts and nested kvm-amd both run.
+// kvm_pvm hosts and nested kvm-amd both run; with DPDC_TEST_QEMU_ACCEL=
+// kvm-bitmap (group qemu-bitmap) the same without the ring: KVM's dirty
+// bitmap, QEMU's default.
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -20,7 +22,7 @@
 namespace dpdc::test {
 
 std::string qemu_binary();
-// "-accel tcg", or with DPDC_TEST_QEMU_ACCEL=kvm the KVM arguments above.
+// "-accel tcg", or with DPDC_TEST_QEMU_ACCEL=kvm|kvm-bitmap the KVM arguments above.
 std::vector<std::string> qemu_accel_args();
 std::vector<std::uint8_t> read_file(const std::string& path);
 void write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);

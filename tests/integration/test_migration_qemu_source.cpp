@@ -252,18 +252,20 @@ TEST(QemuSourceBadInput, NoQmpSocketSaysWhatToAdd) {
   EXPECT_NE(r.err.find("-qmp unix:"), std::string::npos) << r.err;
 }
 
-// KVM without a dirty ring: the BPF tracker would see nothing, so auto
-// refuses with the option to add; content tracking is still there on request.
-TEST(QemuSourceBadInput, KvmWithoutADirtyRingSaysToAddOne) {
+// KVM without a dirty ring: auto follows its dirty bitmap (group
+// qemu-bitmap); the ring asked for by name is refused with both ways out.
+TEST(QemuSourceBadInput, RingForKvmWithoutADirtyRingSaysHowToGetOne) {
   DPDC_REQUIRE(qemu);
   if (!kvm_accel()) GTEST_SKIP() << "needs QEMU -accel kvm: runs in the VM runner's qemu-kvm group";
   test::TempDir dir;
   auto args = source_args(dir, "idle");
   args.insert(args.begin(), {"-accel", "kvm"});
   test::Qemu src(dir, args);
-  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to", "unix:" + (dir / "x.sock")});
+  auto r = test::run({engine(), "attach", "--pid", std::to_string(src.pid()), "--to", "unix:" + (dir / "x.sock"),
+                      "--dirty-source", "ring"});
   EXPECT_EQ(r.code, 3) << r.err;
   EXPECT_NE(r.err.find("-accel kvm,dirty-ring-size="), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--dirty-source fault"), std::string::npos) << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   EXPECT_EQ(status_of(src), "running");
 }
