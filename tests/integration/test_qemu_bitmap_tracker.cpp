@@ -29,14 +29,11 @@ using namespace std::chrono_literals;
 // The guest as docs/qemu.md says, with -accel kvm first: QEMU takes the
 // first accelerator that works, so the test's own -accel (with a ring in
 // group qemu-kvm) never applies.
-std::vector<std::string> bitmap_guest(const test::TempDir& dir, const std::string& workload) {
-  return {"-accel",  "kvm",
-          "-qmp",    "unix:" + (dir / "engine.sock") + ",server=on,wait=off",
-          "-object", "memory-backend-memfd,id=pc.ram,size=64M,share=on",
-          "-M",      "pc,memory-backend=pc.ram",
-          "-m",      "64M",
-          "-kernel", std::string(DPDC_BIN_DIR) + "/dpdc-guest.img",
-          "-append", workload};
+std::vector<std::string> bitmap_guest(const test::TempDir& dir, const std::string& workload,
+                                      const std::string& accel = "kvm") {
+  auto args = test::qemu_guest::source_args(dir, workload);
+  args.insert(args.begin(), {"-accel", accel});
+  return args;
 }
 
 // Every page the seq guest writes (its 512-page area, over and over) has
@@ -104,9 +101,7 @@ TEST(QemuBitmapTracker, FaultForAQemuWithARingIsRefused) {
   DPDC_REQUIRE(qemu);
   if (!test::qemu_guest::kvm_accel()) GTEST_SKIP() << "needs QEMU -accel kvm: runs in the VM runner's qemu-bitmap group";
   test::TempDir dir;
-  auto args = bitmap_guest(dir, "idle");
-  args[1] = "kvm,dirty-ring-size=4096";
-  test::Qemu q(dir, args);
+  test::Qemu q(dir, bitmap_guest(dir, "idle", "kvm,dirty-ring-size=4096"));
   auto r = test::run({test::qemu_guest::engine(), "attach", "--pid", std::to_string(q.pid()), "--observe", "--seconds",
                       "1", "--dirty-source", "fault"});
   EXPECT_EQ(r.code, 2) << r.err;

@@ -13,6 +13,7 @@
 
 #include "facilities.h"
 #include "guest_probe.h"
+#include "qemu_guest.h"
 #include "qemu_process.h"
 #include "subprocess.h"
 #include "temp_dir.h"
@@ -27,18 +28,12 @@ std::string engine() { return std::string(DPDC_BIN_DIR) + "/dpdc-engine"; }
 
 // A QEMU/KVM guest with a dirty ring, set up as docs/qemu.md says; the
 // test's Qemu adds -accel kvm (DPDC_TEST_QEMU_ACCEL=kvm), the ring size
-// rides on a second -accel option.
+// rides on a first -accel option.
 std::vector<std::string> ring_guest(const test::TempDir& dir, const std::string& workload) {
-  return {"-accel",  "kvm,dirty-ring-size=4096",
-          "-qmp",    "unix:" + (dir / "engine.sock") + ",server=on,wait=off",
-          "-object", "memory-backend-memfd,id=pc.ram,size=64M,share=on",
-          "-M",      "pc,memory-backend=pc.ram",
-          "-m",      "64M",
-          "-kernel", std::string(DPDC_BIN_DIR) + "/dpdc-guest.img",
-          "-append", workload};
+  auto args = test::qemu_guest::source_args(dir, workload);
+  args.insert(args.begin(), {"-accel", "kvm,dirty-ring-size=4096"});
+  return args;
 }
-
-
 
 bool requires_kvm_qemu() {
   const char* accel = std::getenv("DPDC_TEST_QEMU_ACCEL");

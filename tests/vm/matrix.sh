@@ -72,7 +72,7 @@ trap cleanup EXIT
 # six VMs over two CPUs pack tighter than three, as the newest kernel's run
 # alone outlasted two other kernels' runs (docs/vm-runner.md). A group in
 # neither list (a new one) runs in the last.
-shard_sets=("migration faults" "qemu-kvm bpf kvm other")
+shard_sets=("migration faults" "qemu-kvm qemu-bitmap bpf kvm other")
 
 # passed_in LOG GROUP: the tests that passed in a console log's last group
 # if that is GROUP (the group a stopped guest was running: its JSON report
