@@ -256,7 +256,13 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, Dirty
   setup.blocks = qemu.blocks();
   setup.tracked_block = qemu.shared_block();
   setup.ram = qemu.shared_ram();
-  if (syncs) setup.while_running = [&] { syncs->tick(); };
+  if (syncs) {
+    setup.while_running = [&] { syncs->tick(); };
+    // QEMU's own migration at the switchover never runs beside a
+    // measurement: the last run ends (within a second) while the guest
+    // still runs, and the content check at the stop sees what it wrote.
+    setup.before_stop = [&] { syncs->finish(); };
+  }
   return migrate_and_report(options, dest, interrupt, *source, switchover, qemu.qmp(), setup, policy, switchover,
                             [&](const MigrationResult& result) {
     nlohmann::json j{{"dirty_source", dirty_source_json_name(kind)},

@@ -75,7 +75,10 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
   // way: a destination still loading earlier rounds when the guest stops
   // adds that time to the downtime. The guest runs on meanwhile; what it
   // dirties goes into the last round.
-  lo.before_stop = [&] { transport.drain(5'000'000'000ull); };
+  lo.before_stop = [&] {
+    transport.drain(5'000'000'000ull);
+    if (setup.before_stop) setup.before_stop();
+  };
   StopLiftsCap stop_then_uncap(guest, transport);
   LiveWorld world(source, setup.ram, writer, stop_then_uncap, lo);
   MigrationResult result;

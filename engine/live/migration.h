@@ -27,6 +27,9 @@ struct MigrationSetup {
   std::function<void(const PrecopyProgress&)> progress;  // optional
   std::function<bool()> vmm_alive;  // optional (LiveWorldOptions::vmm_alive)
   std::function<void()> while_running;  // optional (LiveWorldOptions::while_running)
+  // Optional: runs just before the guest is stopped, after the destination
+  // has caught up (a QEMU in bitmap mode ends its dirty-rate runs there).
+  std::function<void()> before_stop;
   // Watch the guest this long before round 1, so that the policy starts
   // with a dirty history (DPDC then holds back pages it already knows hot).
   std::uint64_t warmup_ns = 0;

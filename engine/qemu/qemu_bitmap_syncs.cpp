@@ -33,7 +33,9 @@ QemuBitmapSyncs::QemuBitmapSyncs(QmpClient& qmp, std::function<std::uint64_t()> 
   }
 }
 
-QemuBitmapSyncs::~QemuBitmapSyncs() {
+QemuBitmapSyncs::~QemuBitmapSyncs() { finish(); }
+
+void QemuBitmapSyncs::finish() noexcept {
   stopped_ = true;
   if (!running_ || failed_) return;
   try {
@@ -41,8 +43,9 @@ QemuBitmapSyncs::~QemuBitmapSyncs() {
     while (measurement_status(qmp_) == "measuring" && now_ns_() < give_up) {
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    running_ = false;
   } catch (...) {
-    // QEMU gone or its socket closed: nothing is left to wait for.
+    failed_ = true;  // QEMU gone or its socket closed: nothing is left to wait for
   }
 }
 

@@ -48,8 +48,12 @@ class QemuBitmapSyncs {
   // it is. Stops starting runs after stop(). A QMP error ends the loop
   // quietly: history only thins out, and correctness does not depend on it.
   void tick();
-  // No run is started after this (the guest is about to stop).
+  // No run is started after this.
   void stop() noexcept { stopped_ = true; }
+  // stop(), then waits (up to calc-time + 2 s) until QEMU's current run is
+  // over, logging with it. Before the switchover, so that QEMU's migration
+  // never runs beside a measurement that clears KVM's dirty log. Never throws.
+  void finish() noexcept;
 
   std::uint64_t runs_started() const noexcept { return started_; }
   // Completed runs per second since the first began: how often a page can be

@@ -189,6 +189,27 @@ TEST(QemuBitmapSyncs, TheLastRunIsWaitedForOnTheWayOut) {
   EXPECT_EQ(qemu.heard().back()["execute"], "query-dirty-rate");
 }
 
+// Before the switchover: the run under way ends, no other starts, and the
+// way out has nothing left to wait for.
+TEST(QemuBitmapSyncs, FinishEndsTheLoopBeforeTheSwitchover) {
+  g_now = 0;
+  Measurement m;
+  ScriptedQemu qemu([&](const json& r) { return m(r); });
+  QmpClient qmp(qemu.client(), "scripted");
+  {
+    QemuBitmapSyncs syncs(qmp, now);
+    m.measuring_answers = 1;
+    syncs.finish();
+    EXPECT_EQ(m.measuring_answers.load(), 0);
+    const auto asked = qemu.heard().size();
+    g_now += 5 * kSecond;
+    syncs.tick();
+    EXPECT_EQ(qemu.heard().size(), asked) << "the loop went on after finish()";
+  }
+  EXPECT_EQ(qemu.count("calc-dirty-rate"), 1u);
+  EXPECT_EQ(qemu.count("query-dirty-rate"), 1u + 2u) << "the destructor asked again";
+}
+
 TEST(QemuBitmapSyncs, AQemuWithoutBitmapModeIsAOneLineTargetError) {
   g_now = 0;
   ScriptedQemu qemu([](const json& r) -> json {
