@@ -103,8 +103,7 @@ class LiveWorld final : public PrecopyWorld {
   stream::StreamWriter& writer_;
   GuestControl& guest_;
   LiveWorldOptions options_;
-  std::uint64_t alive_checked_ns_ = 0;
-  std::uint64_t ticked_ns_ = 0;
+  std::uint64_t periodic_ns_ = 0;  // vmm_alive and while_running, last asked
   bool in_round_ = false;
   bool stopped_ = false;
 };

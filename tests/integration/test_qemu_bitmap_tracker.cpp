@@ -45,9 +45,7 @@ TEST(QemuBitmapTracker, EveryWrittenPageHasMarksAndNothingElseButTheGuestsOwnDat
   if (!test::qemu_guest::kvm_accel()) GTEST_SKIP() << "needs QEMU -accel kvm: runs in the VM runner's qemu-bitmap group";
   test::TempDir dir;
   test::Qemu q(dir, bitmap_guest(dir, "seq,pages=512,delay=2000"));
-  auto deadline = std::chrono::steady_clock::now() + 60s;
-  while (test::guest_rounds(q, dir) < 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
-  ASSERT_GE(test::guest_rounds(q, dir), 1u) << "the guest did not start";
+  ASSERT_TRUE(test::qemu_guest::wait_rounds(q, dir, 0, 60s)) << "the guest did not start";
   const std::string trace_path = dir / "marks.trace";
   const std::uint64_t rounds_before = test::guest_rounds(q, dir);
   auto r = test::run({test::qemu_guest::engine(), "attach", "--pid", std::to_string(q.pid()), "--observe", "--record",
