@@ -62,7 +62,8 @@ def consoles(kdir):
 def explain_failure(k, kdir, groups, out):
     rc, secs = open(os.path.join(kdir, "status")).read().split()
     why = {"124": f"timed out after {secs} s", "125": "could not be fetched or booted",
-           "126": "the guest kernel oopsed or panicked"}.get(rc, f"exit {rc}")
+           "126": "the guest kernel oopsed or panicked",
+           "123": "the guest's clock leapt ahead of the host's, in every try"}.get(rc, f"exit {rc}")
     print(f"matrix: kernel {k} FAILED ({why}); what failed:", file=out)
     say = lambda text: print(f"matrix: {k}:   {text}", file=out)
     for runner in sorted(glob.glob(os.path.join(kdir, "runner-*.log"))):

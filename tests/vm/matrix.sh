@@ -82,7 +82,7 @@ passed_in() {
 }
 
 run_shard() {  # run_shard K N GROUPS...: one VM; reports in $work/K/reports, logs and status as K/*-N
-    local k=$1 n=$2 kout=$work/$1 start rc try g todo left passed newly idle=0
+    local k=$1 n=$2 kout=$work/$1 start rc try g todo left passed newly idle=0 leaps=0
     shift 2
     todo="$*"
     start=$(date +%s)
@@ -97,6 +97,8 @@ run_shard() {  # run_shard K N GROUPS...: one VM; reports in $work/K/reports, lo
     # hangs"), which says nothing about the tests. Up to four resumptions,
     # as long as each try finishes a test; a try that finished none twice
     # in a row, a run still working at the deadline, or any failure stands.
+    # A run whose guest clock leapt (123: the host machine stalled) is void:
+    # its groups that did not pass run again from a fresh boot, up to twice.
     for try in 1 2 3 4 5; do
         set +e
         DPDC_VM_PASSED=$(paste -sd: "$passed") \
@@ -104,6 +106,20 @@ run_shard() {  # run_shard K N GROUPS...: one VM; reports in $work/K/reports, lo
             -- "$here/run-groups.sh" "$binary" $todo 2>>"$kout/runner-$n.log"
         rc=$?
         set -e
+        if ((rc == 123 && leaps < 2)); then
+            leaps=$((leaps + 1))
+            left=
+            for g in $todo; do
+                (($(cat "$kout/reports/$g.rc" 2>/dev/null || echo 1) == 0)) && continue
+                left+="$g "
+                rm -f "$kout/reports/$g.rc" "$kout/reports/$g.json"
+            done
+            [[ -n $left ]] || { rc=0; break; }
+            echo "matrix: kernel $k: the run's results are void ($(grep -h 'vm: kernel' "$kout/runner-$n.log" | tail -1 | sed 's/^vm: kernel [^:]*: //; s/;.*//')); booting it again for group(s) ${left% }" >&2
+            mv "$kout/console-$n.log" "$kout/console-$n-leap$leaps.log" 2>/dev/null || true
+            todo=${left% }
+            continue
+        fi
         ((rc == 124 && try < 5)) || break
         grep 'vm: kernel' "$kout/runner-$n.log" | tail -1 | grep -q 'no heartbeat' || break
         left=

@@ -16,7 +16,9 @@
 # Exit status: the command's own; 124 the run exceeded --timeout or the
 # guest kernel stopped (no heartbeat for --stall seconds); 125 the
 # runner could not fetch or boot the kernel (the reason is printed); 126 the
-# guest kernel oopsed, hit a BUG or panicked (its console lines are printed).
+# guest kernel oopsed, hit a BUG or panicked (its console lines are printed);
+# 123 the guest's clock jumped ahead of the host's, so every timeout inside
+# fired at once and the run's results say nothing (run it again).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,7 +61,8 @@ options:
 
 The kernel cache is DPDC_KERNEL_CACHE (default ~/.cache/dpdc/kernels).
 exit: the command's status; 124 timeout or stalled guest; 125 the kernel could not be fetched
-or booted; 126 the guest kernel oopsed or panicked.
+or booted; 126 the guest kernel oopsed or panicked; 123 the guest's clock jumped ahead
+of the host's (its results are void: run it again).
 EOF
 }
 
@@ -141,12 +144,23 @@ fi
 # The deadline, and the heartbeat: a guest still running at the deadline,
 # or whose kernel stopped writing its heartbeat, is asked where it is (a
 # kernel that spins shows the function), then stopped.
+# The heartbeat holds the guest's clock. Under TCG the guest's TSC is the
+# host's raw TSC, so when the host machine stalls or moves (its TSC jumps
+# while its own clock is corrected) the guest's clock leaps: CI once saw a
+# guest log "soft lockup - CPU#0 stuck for 22072s" 422 s into the run, and
+# every timeout inside fired at once. Such a run's results say nothing.
 timed_out=0
 why=
+jumped=0
 while kill -0 "$qemu_pid" 2>/dev/null; do
     now=$(date +%s)
     if ((now - start >= timeout)); then
         why="still running after $timeout s"
+        break
+    fi
+    guest_now=$(cat "$work/out/heartbeat" 2>/dev/null || true)
+    if [[ $guest_now =~ ^[0-9]+$ ]] && ((guest_now - now > 120)); then
+        jumped=$((guest_now - now))
         break
     fi
     beat=$(stat -c %Y "$work/out/heartbeat" 2>/dev/null || echo "$start")
@@ -156,7 +170,11 @@ while kill -0 "$qemu_pid" 2>/dev/null; do
     fi
     sleep 1
 done
-if [[ -n $why ]] && kill -0 "$qemu_pid" 2>/dev/null; then
+if ((jumped > 0)); then
+    kill "$qemu_pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$qemu_pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$qemu_pid" 2>/dev/null || true
+elif [[ -n $why ]] && kill -0 "$qemu_pid" 2>/dev/null; then
     timed_out=1
     echo "vm: kernel $kernel ($release): $why; where its CPUs are:" >&2
     smap=$(ls "$work/out/kallsyms" "$kdir"/root/boot/System.map-* 2>/dev/null | head -1 || true)
@@ -180,6 +198,17 @@ if [[ -n $outdir ]]; then
 fi
 
 crash=$(grep -aE 'Oops|BUG:|Kernel panic|general protection fault|kernel BUG' "$work/console.log" | head -5 || true)
+# The kernel's log stamps count from its boot, which began after $start: a
+# stamp past the VM's whole life is the same leap, seen after the fact.
+last_stamp=$(grep -aoE '^\[ *[0-9]+\.' "$work/console.log" | tr -dc '0-9\n' | sort -n | tail -1 || true)
+if ((jumped == 0)) && [[ -n $last_stamp ]] && ((last_stamp - elapsed > 120)); then
+    jumped=$((last_stamp - elapsed))
+fi
+if ((jumped > 0)); then
+    echo "vm: kernel $kernel ($release): the guest's clock jumped about $jumped s ahead of the host's in a VM that ran $elapsed s (the host machine stalled, or its TSC jumped); this run's results are void: run it again" >&2
+    [[ -z $crash ]] || sed 's/\r$//; s/^/vm:   /' <<<"$crash" >&2
+    exit 123
+fi
 if [[ -n $crash ]]; then
     echo "vm: kernel $kernel ($release): the guest kernel crashed after $elapsed s:" >&2
     sed 's/\r$//; s/^/vm:   /' <<<"$crash" >&2
