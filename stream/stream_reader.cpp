@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstring>
 #include <set>
+#include <stdexcept>
 #include <string_view>
 
 #include "dpdc/peer_json.h"
@@ -68,13 +69,28 @@ std::string_view section_type_name(uint8_t type) {
 }
 
 void StreamReader::feed(std::span<const uint8_t> bytes) {
+  const std::span<uint8_t> to = input_space(bytes.size());
+  if (!bytes.empty()) std::memcpy(to.data(), bytes.data(), bytes.size());
+  commit(bytes.size());
+}
+
+std::span<uint8_t> StreamReader::input_space(size_t want) {
   // Drop consumed bytes first so the buffer holds only the unparsed tail.
   if (pos_ > 0) {
-    buf_.erase(buf_.begin(), buf_.begin() + static_cast<std::ptrdiff_t>(pos_));
+    std::memmove(buf_.data(), buf_.data() + pos_, end_ - pos_);
     base_ += pos_;
+    end_ -= pos_;
     pos_ = 0;
   }
-  buf_.insert(buf_.end(), bytes.begin(), bytes.end());
+  // Grows (and zero-fills) only past the largest input so far; after that the
+  // storage is reused as it is.
+  if (buf_.size() - end_ < want) buf_.resize(end_ + want);
+  return {buf_.data() + end_, want};
+}
+
+void StreamReader::commit(size_t n) {
+  if (n > buf_.size() - end_) throw std::logic_error("StreamReader::commit past the space it gave");
+  end_ += n;
 }
 
 std::string StreamReader::context() const {
@@ -90,7 +106,7 @@ std::string StreamReader::context() const {
 
 std::optional<Event> StreamReader::next() {
   if (state_ == State::Failed) throw StreamError(offset(), "reader", "stream already failed to parse");
-  ByteReader r(std::span<const uint8_t>(buf_).subspan(pos_), base_ + pos_);
+  ByteReader r(std::span<const uint8_t>(buf_).subspan(pos_, end_ - pos_), base_ + pos_);
   r.set_context(context());
   try {
     auto ev = step(r);
@@ -324,7 +340,7 @@ Event StreamReader::opaque_section(ByteReader& r, uint64_t start, SectionType ty
   const uint8_t footer[5] = {0x7e, static_cast<uint8_t>(id >> 24), static_cast<uint8_t>(id >> 16),
                              static_cast<uint8_t>(id >> 8), static_cast<uint8_t>(id)};
   const uint8_t* base = buf_.data() + pos_;  // r's span starts at buf_[pos_]
-  const size_t end = buf_.size() - pos_;
+  const size_t end = end_ - pos_;
   // A footer further than this cannot end a payload within the limit.
   const uint64_t window = payload_pos + options_.max_device_payload_bytes + 5;
   const size_t stop = static_cast<size_t>(std::min<uint64_t>(end, window));

@@ -137,6 +137,11 @@ class StreamReader {
   explicit StreamReader(ReaderOptions options = {}) : options_(options) {}
 
   void feed(std::span<const uint8_t> bytes);
+  // The same without a copy: read up to `want` bytes straight into the span
+  // input_space() returns, then commit() how many arrived (at most `want`).
+  // The span is valid until the next call of any of the three.
+  std::span<uint8_t> input_space(size_t want);
+  void commit(size_t n);
   void finish() noexcept { finished_ = true; }  // no more input: truncation is an error now
   // The next event, or nullopt when more input is needed or the stream is done.
   // Throws StreamError on a malformed stream (and, after finish(), a truncated one).
@@ -164,8 +169,9 @@ class StreamReader {
   // the section's stream offset, and the stream offset to resume from.
   uint64_t scan_item_ = UINT64_MAX;
   uint64_t scan_next_ = 0;
-  std::vector<uint8_t> buf_;
+  std::vector<uint8_t> buf_;  // storage: bytes [pos_, end_) are fed and not yet parsed
   size_t pos_ = 0;     // first unconsumed byte of buf_
+  size_t end_ = 0;     // end of the fed bytes
   uint64_t base_ = 0;  // stream offset of buf_[0]
   bool finished_ = false;
   State state_ = State::Header;

@@ -74,12 +74,18 @@ class QmpDevices final : public DeviceStateSource {
   QmpClient& qmp_;
 };
 
-// The guest's RAM, mapped read-only from the VMM's memfd.
-Mapping map_guest_ram(pid_t pid, int memfd, std::uint64_t bytes) {
+// The guest's RAM, mapped read-only from the VMM's memfd; the memfd is kept
+// open to find its holes (LiveWorldOptions::ram_fd).
+struct GuestRamView {
+  UniqueFd fd;
+  Mapping map;
+};
+GuestRamView map_guest_ram(pid_t pid, int memfd, std::uint64_t bytes) {
   const std::string path = "/proc/" + std::to_string(pid) + "/fd/" + std::to_string(memfd);
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw_errno(errno, "opening the guest RAM " + path, ErrorKind::Target);
-  return Mapping(bytes, PROT_READ, MAP_SHARED, fd.get(), 0, "mapping the guest RAM");
+  Mapping map(bytes, PROT_READ, MAP_SHARED, fd.get(), 0, "mapping the guest RAM");
+  return {std::move(fd), std::move(map)};
 }
 
 // A migration failed with `kind` and `what`: the source guest runs again if
@@ -163,7 +169,7 @@ int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Poli
   }
   if (session.layout.memfd < 0) throw Error(ErrorKind::Target, "the VMM did not name its guest RAM memfd");
   const std::uint64_t ram_bytes = session.layout.pages * DPDC_PAGE_SIZE;
-  Mapping ram = map_guest_ram(options.pid, session.layout.memfd, ram_bytes);
+  GuestRamView ram = map_guest_ram(options.pid, session.layout.memfd, ram_bytes);
 
   StopFlag interrupt;  // before the tracker: Ctrl-C must detach it, not kill the engine
   TrackerOptions to{options.pid, static_cast<std::uint32_t>(session.layout.pages)};
@@ -174,7 +180,8 @@ int migrate_dpdc_vm(const MigrateOptions& options, const Destination& dest, Poli
   MigrationSetup setup;
   setup.machine = "dpdc-vm";
   setup.blocks = {{"dpdc.ram", ram_bytes, std::nullopt}};
-  setup.ram = {ram.as<const std::uint8_t>(), ram_bytes};
+  setup.ram = {ram.map.as<const std::uint8_t>(), ram_bytes};
+  setup.ram_fd = ram.fd.get();
   QmpGuest guest(*session.qmp);
   QmpDevices devices(*session.qmp);
   return migrate_and_report(options, dest, interrupt, source, guest, *session.qmp, setup, policy, devices,
@@ -256,6 +263,7 @@ int migrate_qemu(const MigrateOptions& options, const VmmProcess& process, Dirty
   setup.blocks = qemu.blocks();
   setup.tracked_block = qemu.shared_block();
   setup.ram = qemu.shared_ram();
+  setup.ram_fd = qemu.backing_fd();
   if (syncs) {
     setup.while_running = [&] { syncs->tick(); };
     // QEMU's own migration at the switchover never runs beside a

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <utility>
 
 #include "precopy/precopy.h"
 #include "stream/stream_writer.h"
@@ -51,6 +52,11 @@ class StopFlag;
 struct LiveWorldOptions {
   const StopFlag* interrupt = nullptr;  // SIGINT/SIGTERM before the stop abort the migration
   std::size_t block = 0;                // the RAM block's index in the writer's block list
+  // Optional: the file whose offset 0 is the RAM's first byte (a memfd, a
+  // shared backend). A page in one of its holes when it is due is sent as
+  // zeros without being read: reading it through the mapping would allocate
+  // it in the VMM, and a sparse guest would leave the migration whole.
+  int ram_fd = -1;
   std::uint64_t block_offset = 0;       // byte offset of page 0 inside that block
   DeviceStateSource* devices = nullptr; // its final pages go into the last round
   std::function<void()> before_stop;    // runs just before the guest is stopped
@@ -97,6 +103,11 @@ class LiveWorld final : public PrecopyWorld {
  private:
   // Before the stop: a Ctrl-C or a VMM gone ends the migration.
   void check_running();
+  // Sends a run of consecutive pages, extent by extent of the RAM file.
+  void send_run(std::span<const std::uint64_t> run, Bitmap& unproven);
+  // The extent of the RAM file at `page`, clipped to `end`: its end, and
+  // whether it is a hole (without a file: data up to `end`).
+  std::pair<std::uint64_t, bool> extent_at(std::uint64_t page, std::uint64_t end) const;
 
   DirtySource& source_;
   std::span<const std::uint8_t> ram_;
@@ -106,6 +117,8 @@ class LiveWorld final : public PrecopyWorld {
   std::uint64_t periodic_ns_ = 0;  // vmm_alive and while_running, last asked
   bool in_round_ = false;
   bool stopped_ = false;
+  Bitmap mapped_;              // pages mapped in bulk (they stay mapped: the file's pages do not move)
+  bool populate_works_ = true;  // false before Linux 5.14
 };
 
 }  // namespace dpdc

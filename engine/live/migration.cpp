@@ -68,6 +68,7 @@ MigrationResult run_migration(DirtySource& source, GuestControl& guest, const Mi
   LiveWorldOptions lo;
   lo.interrupt = setup.interrupt;
   lo.block = setup.tracked_block;
+  lo.ram_fd = setup.ram_fd;
   lo.devices = devices;
   lo.vmm_alive = setup.vmm_alive;
   lo.while_running = setup.while_running;

@@ -23,6 +23,7 @@ struct MigrationSetup {
   std::vector<stream::RamBlockInfo> blocks;   // every RAM block the destination expects
   std::size_t tracked_block = 0;              // the block the dirty source covers
   std::span<const std::uint8_t> ram;          // contents of blocks[tracked_block]
+  int ram_fd = -1;                            // the file mapped as `ram`, if any (LiveWorldOptions::ram_fd)
   const StopFlag* interrupt = nullptr;
   std::function<void(const PrecopyProgress&)> progress;  // optional
   std::function<bool()> vmm_alive;  // optional (LiveWorldOptions::vmm_alive)

@@ -47,6 +47,13 @@ void IncomingLoader::feed(std::span<const std::uint8_t> bytes)
     drain();
 }
 
+void IncomingLoader::commit(std::size_t n)
+{
+    fed_ += n;
+    reader_.commit(n);
+    drain();
+}
+
 void IncomingLoader::drain()
 {
     while (auto ev = reader_.next())
@@ -111,12 +118,15 @@ void IncomingLoader::on_event(const stream::Event& event)
     } else if (const auto* p = std::get_if<stream::RamPageEvent>(&event)) {
         // The reader checked the block name, alignment and used length: the page is inside ram_.
         std::uint8_t* dst = ram_.data() + p->offset;
-        if (p->zero)
+        const std::size_t page = static_cast<std::size_t>(p->offset / kPage);
+        // The RAM starts zero-filled: zeros over a page no record has written
+        // yet change nothing, and writing them would allocate the page (a
+        // sparse guest's holes stay holes here, as at the source).
+        if (p->zero && (p->fill != 0 || seen_[page]))
             std::memset(dst, p->fill, kPage);
-        else
+        else if (!p->zero)
             std::memcpy(dst, p->data.data(), kPage);
         ++page_records_;
-        const std::size_t page = static_cast<std::size_t>(p->offset / kPage);
         if (!seen_[page]) {
             seen_[page] = true;
             ++pages_loaded_;

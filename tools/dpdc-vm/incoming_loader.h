@@ -46,6 +46,10 @@ public:
 
     // Parses as far as the bytes allow. Throws stream::StreamError.
     void feed(std::span<const std::uint8_t> bytes);
+    // The same without a copy: read up to `want` bytes into input_space(want),
+    // then commit(n) the n that arrived; parses as feed() does.
+    std::span<std::uint8_t> input_space(std::size_t want) { return reader_.input_space(want); }
+    void commit(std::size_t n);
     // The input ended: throws stream::StreamError unless the stream was complete
     // and valid; returns what the destination needs to run the guest.
     IncomingResult finish();

@@ -154,15 +154,15 @@ int run_incoming(Config cfg)
     IncomingResult result;
     {
         IncomingLoader loader({ram.data(), ram.size()}, local_machine_state(cfg), cfg.workload_given);
-        std::vector<std::uint8_t> buf(std::size_t{1} << 20);
         while (!source->eof()) {
             const Wake wake = wait_once(sig_fd.get(), source->poll_fd(), qmp.get());
             if (wake == Wake::Signal)
                 return kExitOk;
             if (wake == Wake::Own) {
-                const std::size_t n = source->on_ready(buf);
+                // Read straight into the parser's buffer: one copy less per byte.
+                const std::size_t n = source->on_ready(loader.input_space(std::size_t{1} << 20));
                 if (n > 0)
-                    loader.feed({buf.data(), n});
+                    loader.commit(n);
             }
             if ((qmp && qmp->quit_requested()) || control.quit_requested())
                 return kExitOk;

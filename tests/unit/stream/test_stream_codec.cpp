@@ -1,5 +1,6 @@
 // Writer -> reader round trips, chunked feeding, and every validation error
 // of the reader with the byte offset it must name.
+#include <cstring>
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -183,6 +184,32 @@ TEST(StreamCodec, ChunkedFeedingMatchesWholeBuffer) {
   auto s = full_stream().bytes;
   auto whole = parse_whole(s);
   for (size_t chunk : {1, 3, 7, 64, 4097, 100000}) EXPECT_EQ(parse_chunked(s, chunk), whole) << "chunk " << chunk;
+}
+
+// As a destination reads a socket: it offers the reader's own buffer for more
+// than arrives (read() returns short), and commits what came.
+TEST(StreamCodec, ReadingIntoTheReadersBufferMatchesWholeBuffer) {
+  auto s = full_stream().bytes;
+  auto whole = parse_whole(s);
+  for (size_t chunk : {1, 3, 4097, 100000}) {
+    std::vector<std::string> out;
+    StreamReader r;
+    for (size_t i = 0; i < s.size(); i += chunk) {
+      const size_t n = std::min(chunk, s.size() - i);
+      std::span<uint8_t> space = r.input_space(1 << 16);
+      ASSERT_GE(space.size(), n);
+      std::memcpy(space.data(), s.data() + i, n);
+      r.commit(n);
+      while (auto ev = r.next()) out.push_back(describe(*ev));
+    }
+    r.finish();
+    while (auto ev = r.next()) out.push_back(describe(*ev));
+    EXPECT_TRUE(r.done());
+    EXPECT_EQ(out, whole) << "chunk " << chunk;
+  }
+  StreamReader r;
+  r.input_space(8);
+  EXPECT_THROW(r.commit(9), std::logic_error);
 }
 
 TEST(StreamCodec, IgnoreSharedCarriesGpaPerBlock) {

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""The whole migration path, end to end, for guests whose every page is
+non-zero, with no bandwidth cap, every path in one run (issue: "migration at
+the speed of the machine"). Paths:
+
+  copy      the same bytes through a Unix socket pair, sendfile() from a
+            memfd into recv_into() a buffer: what the machine can do
+  qemu      QEMU's own `migrate`, QEMU to QEMU over a Unix socket (-M none,
+            TCG: no guest code runs, only RAM moves)
+  vm-unix   dpdc-engine attach --to unix:, dpdc-vm to `dpdc-vm -incoming`
+  vm-file   dpdc-engine attach --to file:, a dpdc-vm to a file
+
+For each: total time, guest GiB/s, CPU seconds (user+system) per GiB on the
+sending and the receiving side, downtime (source STOP to destination RESUME,
+QMP timestamps, one clock), and the engine's peak private (anonymous)
+memory, sampled every 20 ms. The dpdc-vm paths need /dev/kvm: where the host
+has none, run this inside the VM runner (absolute figures there are slower;
+ratios within one run still hold):
+
+  tests/vm/run.sh --kernel 6.12 --mem 12288 -- bench/end_to_end.py --sizes 1,2
+
+  bench/end_to_end.py [--sizes 1,2,4,8] [--paths copy,qemu,vm-unix,vm-file]
+                      [--bin DIR]... [--json | --markdown]
+
+--bin DIR (repeatable) runs the dpdc-vm paths once per directory holding a
+dpdc-engine and a dpdc-vm (default build/bin), so that a change is measured
+before and after in the same run.
+"""
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from qemu_side_by_side import BIN, Qmp  # noqa: E402
+
+GIB = 1 << 30
+TICK = os.sysconf("SC_CLK_TCK")
+PATHS = ("copy", "qemu", "vm-unix", "vm-file")
+
+
+def cpu_seconds(pid):
+    """user, system seconds of a live process (its threads included)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def fill(fd, size):
+    """Every page non-zero and distinct in its first word."""
+    chunk = bytearray(1 << 20)
+    for off in range(0, size, 1 << 20):
+        for p in range(0, 1 << 20, 4096):
+            chunk[p:p + 8] = (off + p + 1).to_bytes(8, "little")
+        os.pwrite(fd, chunk, off)
+
+
+def path_copy(size, tmp):
+    fd = os.memfd_create("e2e-copy")
+    os.ftruncate(fd, size)
+    fill(fd, size)
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    got, cpu_recv = [0], [0.0]
+
+    def receive():
+        buf = bytearray(4 << 20)
+        view = memoryview(buf)
+        t0 = time.thread_time()
+        while got[0] < size:
+            n = b.recv_into(view)
+            if n == 0:
+                break
+            got[0] += n
+        cpu_recv[0] = time.thread_time() - t0
+
+    th = threading.Thread(target=receive)
+    start = time.monotonic()
+    th.start()
+    t0 = time.thread_time()
+    off = 0
+    while off < size:
+        off += os.sendfile(a.fileno(), fd, off, size - off)
+    cpu_send = time.thread_time() - t0
+    th.join()
+    total = time.monotonic() - start
+    a.close(), b.close(), os.close(fd)
+    if got[0] != size:
+        raise RuntimeError(f"copy: received {got[0]} of {size} bytes")
+    return {"total_s": total, "send_cpu_s": cpu_send, "recv_cpu_s": cpu_recv[0], "downtime_ms": None,
+            "engine_peak_private_mib": None}
+
+
+def path_qemu(size, tmp):
+    image = os.path.join(tmp, "ram")
+    with open(image, "wb") as f:
+        os.ftruncate(f.fileno(), size)
+        fill(f.fileno(), size)
+    mib = size >> 20
+    common = ["qemu-system-x86_64", "-display", "none", "-nodefaults", "-accel", "tcg", "-m", f"{mib}M"]
+    sock = os.path.join(tmp, "mig.sock")
+    dst = subprocess.Popen(common + ["-object", f"memory-backend-ram,id=mem,size={mib}M", "-M", "none,memory-backend=mem",
+                                     "-incoming", f"unix:{sock}", "-qmp", f"unix:{tmp}/dst.sock,server=on,wait=off"])
+    src = subprocess.Popen(common + ["-object", f"memory-backend-file,id=mem,size={mib}M,share=on,mem-path={image}",
+                                     "-M", "none,memory-backend=mem", "-qmp", f"unix:{tmp}/src.sock,server=on,wait=off"])
+    try:
+        s, d = Qmp(f"{tmp}/src.sock"), Qmp(f"{tmp}/dst.sock")
+        s("migrate-set-parameters", **{"max-bandwidth": 1 << 40, "downtime-limit": 300})
+        s0, d0 = cpu_seconds(src.pid), cpu_seconds(dst.pid)
+        start = time.monotonic()
+        s("migrate", uri=f"unix:{sock}")
+        while (st := s("query-migrate"))["status"] not in ("completed", "failed"):
+            time.sleep(0.01)
+        total = time.monotonic() - start
+        if st["status"] != "completed":
+            raise RuntimeError(f"qemu: the migration failed: {st}")
+        resume = d.wait_event("RESUME", 60)
+        s1, d1 = cpu_seconds(src.pid), cpu_seconds(dst.pid)
+        stop = s.wait_event("STOP", 10)
+        for q in (s, d):
+            q("quit")
+        return {"total_s": total, "send_cpu_s": sum(s1) - sum(s0), "recv_cpu_s": sum(d1) - sum(d0),
+                "downtime_ms": (resume - stop) * 1000, "qemu_downtime_ms": st.get("downtime"),
+                "engine_peak_private_mib": None}
+    finally:
+        for p in (src, dst):
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        os.unlink(image)
+
+
+def peak_private(pid, stop, out):
+    """Largest RssAnon of `pid` until `stop` is set, in KiB."""
+    while not stop.is_set():
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("RssAnon:"):
+                        out[0] = max(out[0], int(line.split()[1]))
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        stop.wait(0.02)
+
+
+def path_vm(size, tmp, to_file, bindir):
+    mib = size >> 20
+    src_q, dst_q, mig = f"{tmp}/src.qmp", f"{tmp}/dst.qmp", f"{tmp}/mig.sock"
+    out_file = f"{tmp}/stream.bin"
+    # The workload area is the whole RAM: seq writes every page once, then idles.
+    src = subprocess.Popen([os.path.join(bindir, "dpdc-vm"), "-m", f"{mib}M", "--workload", "seq,rounds=1",
+                            "--qmp", f"unix:{src_q},server=on,wait=off"])
+    procs = [src]
+    try:
+        dst = None
+        if not to_file:
+            dst = subprocess.Popen([os.path.join(bindir, "dpdc-vm"), "-m", f"{mib}M", "--incoming", f"unix:{mig}",
+                                    "--qmp", f"unix:{dst_q},server=on,wait=off"])
+            procs.append(dst)
+        s = Qmp(src_q)
+        d = Qmp(dst_q) if dst else None
+        deadline = time.monotonic() + 3600
+        while not s("x-dpdc-query-workload")["finished"]:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the seq workload did not finish within an hour")
+            time.sleep(0.2)
+        if d:
+            while not os.path.exists(mig):
+                time.sleep(0.02)
+        s0 = cpu_seconds(src.pid)
+        d0 = cpu_seconds(dst.pid) if dst else (0, 0)
+        start = time.monotonic()
+        eng = subprocess.Popen([os.path.join(bindir, "dpdc-engine"), "attach", "--pid", str(src.pid), "--to", f"file:{out_file}" if to_file
+                                else f"unix:{mig}", "--json", "--progress", "none"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stop, peak = threading.Event(), [0]
+        sampler = threading.Thread(target=peak_private, args=(eng.pid, stop, peak))
+        sampler.start()
+        texts = {}
+        readers = [threading.Thread(target=lambda k, f: texts.__setitem__(k, f.read()), args=(k, f))
+                   for k, f in (("out", eng.stdout), ("err", eng.stderr))]
+        for r in readers:
+            r.start()
+        # wait4 gives the engine's own CPU time, threads included.
+        _, status, usage = os.wait4(eng.pid, 0)
+        eng.returncode = os.waitstatus_to_exitcode(status)
+        total = time.monotonic() - start
+        for r in readers:
+            r.join()
+        stop.set()
+        sampler.join()
+        if eng.returncode != 0:
+            raise RuntimeError(f"dpdc-engine exit {eng.returncode}: {texts['err'].strip()}")
+        rep = json.loads(texts["out"])
+        downtime = None
+        if d:
+            resume = d.wait_event("RESUME", 120)
+            downtime = (resume - s.wait_event("STOP", 10)) * 1000
+        s1 = cpu_seconds(src.pid)
+        d1 = cpu_seconds(dst.pid) if dst else (0, 0)
+        return {"total_s": total, "engine_report_ms": rep["totals"]["total_ms"],
+                "send_cpu_s": usage.ru_utime + usage.ru_stime, "engine_user_s": usage.ru_utime,
+                "engine_sys_s": usage.ru_stime, "recv_cpu_s": (sum(d1) - sum(d0)) if dst else None,
+                "source_vmm_cpu_s": sum(s1) - sum(s0), "downtime_ms": downtime,
+                "engine_stop_to_last_page_ms": rep["totals"]["stop_to_last_page_ms"],
+                "engine_peak_private_mib": peak[0] / 1024, "wire_bytes": rep["wire_bytes"]}
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+        if os.path.exists(out_file):
+            os.unlink(out_file)
+
+
+def fmt(v, spec):
+    return "-" if v is None else format(v, spec)
+
+
+def print_table(rows, markdown):
+    head = ["GiB", "path", "binaries", "total s", "guest GiB/s", "send CPU s/GiB", "recv CPU s/GiB",
+            "engine user/sys s", "downtime ms", "engine peak private MiB"]
+    lines = []
+    for r in rows:
+        g = r["gib"]
+        lines.append([str(g), r["path"], r.get("bin", "-"), fmt(r["total_s"], ".2f"),
+                      fmt(g / r["total_s"], ".3f"),
+                      fmt(r["send_cpu_s"] / g if r["send_cpu_s"] is not None else None, ".2f"),
+                      fmt(r["recv_cpu_s"] / g if r["recv_cpu_s"] is not None else None, ".2f"),
+                      f"{r['engine_user_s']:.2f}/{r['engine_sys_s']:.2f}" if "engine_user_s" in r else "-",
+                      fmt(r["downtime_ms"], ".0f"), fmt(r["engine_peak_private_mib"], ".1f")])
+    if markdown:
+        print("| " + " | ".join(head) + " |")
+        print("|" + "|".join(" --- " if i < 3 else " ---: " for i in range(len(head))) + "|")
+        for l in lines:
+            print("| " + " | ".join(l) + " |")
+    else:
+        widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(head)]
+        for l in [head] + lines:
+            print("  ".join(c.rjust(w) for c, w in zip(l, widths)))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1,2,4,8", help="guest sizes in GiB (default 1,2,4,8)")
+    ap.add_argument("--paths", default=",".join(PATHS), help=f"paths to run (default {','.join(PATHS)})")
+    ap.add_argument("--bin", action="append", help="directory of dpdc-engine and dpdc-vm (repeatable; default build/bin)")
+    ap.add_argument("--json", action="store_true", help="one JSON array of rows")
+    ap.add_argument("--markdown", action="store_true", help="the table in Markdown")
+    args = ap.parse_args()
+    paths = args.paths.split(",")
+    for p in paths:
+        if p not in PATHS:
+            ap.error(f"unknown path '{p}'; the paths are {', '.join(PATHS)}")
+    bindirs = args.bin or [BIN]
+    if any(p.startswith("vm-") for p in paths) and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        sys.exit("end_to_end: the dpdc-vm paths need /dev/kvm; run this inside tests/vm/run.sh, "
+                 "or pick --paths copy,qemu")
+    rows = []
+    for gib in (float(x) for x in args.sizes.split(",")):
+        size = int(gib * GIB)
+        for path in paths:
+            for bindir in (bindirs if path.startswith("vm-") else [None]):
+                with tempfile.TemporaryDirectory(prefix="dpdc-e2e.", dir="/dev/shm") as tmp:
+                    if path == "copy":
+                        row = path_copy(size, tmp)
+                    elif path == "qemu":
+                        row = path_qemu(size, tmp)
+                    else:
+                        row = path_vm(size, tmp, path == "vm-file", bindir)
+                        row["bin"] = os.path.relpath(bindir)
+                row.update(gib=gib, path=path)
+                rows.append(row)
+                print(f"end_to_end: {gib:g} GiB {path}{' ' + row.get('bin', '') if bindir else ''}: "
+                      f"{row['total_s']:.2f} s", file=sys.stderr, flush=True)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+    else:
+        print_table(rows, args.markdown)
+
+
+if __name__ == "__main__":
+    main()
