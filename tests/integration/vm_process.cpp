@@ -44,6 +44,14 @@ std::vector<std::uint8_t> VmProcess::ram() {
   return {m.as<std::uint8_t>(), m.as<std::uint8_t>() + n};
 }
 
+UniqueFd VmProcess::ram_file() {
+  nlohmann::json mem = qmp_->execute("x-dpdc-query-memory");
+  std::string path = "/proc/" + std::to_string(pid()) + "/fd/" + std::to_string(mem["memfd"].get<int>());
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw std::runtime_error("opening " + path + " failed");
+  return fd;
+}
+
 nlohmann::json VmProcess::workload_area() { return qmp_->execute("x-dpdc-query-memory")["workload-area"]; }
 
 bool VmProcess::wait_finished(std::chrono::seconds limit) {

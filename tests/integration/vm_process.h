@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dpdc/unique_fd.h"
 #include "qemu/qmp_client.h"
 #include "subprocess.h"
 #include "temp_dir.h"
@@ -29,6 +30,9 @@ class VmProcess {
   std::string status();
   // The guest's RAM as the VMM holds it (its memfd), read now.
   std::vector<std::uint8_t> ram();
+  // Its memfd, opened read-only: for guests too large to copy, read with
+  // pread() (which, unlike the mapping ram() reads, leaves holes unallocated).
+  UniqueFd ram_file();
   nlohmann::json workload_area();
   // Polls x-dpdc-query-workload until every vCPU finished its rounds.
   bool wait_finished(std::chrono::seconds limit);
