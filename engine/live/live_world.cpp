@@ -61,8 +61,9 @@ void LiveWorld::check_running() {
   if (options_.while_running) options_.while_running();
 }
 
-std::pair<std::uint64_t, bool> LiveWorld::extent_at(std::uint64_t page, std::uint64_t end) const {
+std::pair<std::uint64_t, bool> LiveWorld::extent_at(std::uint64_t page, std::uint64_t end) {
   if (options_.ram_fd < 0) return {end, false};
+  if (page >= data_from_ && page < data_until_) return {std::min(end, data_until_), false};
   const off_t at = static_cast<off_t>(page * DPDC_PAGE_SIZE);
   const off_t data = ::lseek(options_.ram_fd, at, SEEK_DATA);
   if (data < 0) {
@@ -73,8 +74,9 @@ std::pair<std::uint64_t, bool> LiveWorld::extent_at(std::uint64_t page, std::uin
   if (data > at) return {std::min<std::uint64_t>(end, static_cast<std::uint64_t>(data) / DPDC_PAGE_SIZE), true};
   const off_t hole = ::lseek(options_.ram_fd, at, SEEK_HOLE);
   if (hole <= at) return {end, false};
-  return {std::min<std::uint64_t>(end, (static_cast<std::uint64_t>(hole) + DPDC_PAGE_SIZE - 1) / DPDC_PAGE_SIZE),
-          false};
+  data_from_ = page;
+  data_until_ = (static_cast<std::uint64_t>(hole) + DPDC_PAGE_SIZE - 1) / DPDC_PAGE_SIZE;
+  return {std::min(end, data_until_), false};
 }
 
 void LiveWorld::send_run(std::span<const std::uint64_t> run, Bitmap& unproven) {

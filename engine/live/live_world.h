@@ -107,7 +107,7 @@ class LiveWorld final : public PrecopyWorld {
   void send_run(std::span<const std::uint64_t> run, Bitmap& unproven);
   // The extent of the RAM file at `page`, clipped to `end`: its end, and
   // whether it is a hole (without a file: data up to `end`).
-  std::pair<std::uint64_t, bool> extent_at(std::uint64_t page, std::uint64_t end) const;
+  std::pair<std::uint64_t, bool> extent_at(std::uint64_t page, std::uint64_t end);
 
   DirtySource& source_;
   std::span<const std::uint8_t> ram_;
@@ -119,6 +119,12 @@ class LiveWorld final : public PrecopyWorld {
   bool stopped_ = false;
   Bitmap mapped_;              // pages mapped in bulk (they stay mapped: the file's pages do not move)
   bool populate_works_ = true;  // false before Linux 5.14
+  // The last data extent the file showed, [from, until) in pages. Kept: a
+  // page once data is read, which is right even if it became a hole since
+  // (it reads as zeros). Holes are asked every time: one may have filled.
+  // SEEK_HOLE walks every page of the extent, so asking it per batch of a
+  // fully written guest would cost a walk to the file's end per batch.
+  std::uint64_t data_from_ = 0, data_until_ = 0;
 };
 
 }  // namespace dpdc
