@@ -89,8 +89,7 @@ void LiveWorld::send_run(std::span<const std::uint64_t> run, Bitmap& unproven) {
     if (!hole && populate_works_ && until - p > 1 && !mapped_.test(p)) {
       // One call maps the extent, instead of a page fault per page (or per
       // 16 pages, shmem's fault-around).
-      if (populate(const_cast<std::uint8_t*>(ram_.data()) + p * DPDC_PAGE_SIZE, (until - p) * DPDC_PAGE_SIZE,
-                   false)) {
+      if (populate_read(ram_.data() + p * DPDC_PAGE_SIZE, (until - p) * DPDC_PAGE_SIZE)) {
         for (std::uint64_t k = p; k < until; ++k) mapped_.set(k);
       } else if (errno == EINVAL) {
         populate_works_ = false;

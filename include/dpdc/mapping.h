@@ -51,17 +51,16 @@ class Mapping {
 };
 
 // Maps `len` bytes at `addr` (page-aligned) into this process's page tables
-// in one call: MADV_POPULATE_READ, or _WRITE (which also allocates the pages
-// of a file or memfd), Linux 5.14 on. Reading or writing a large range page by
-// page otherwise takes a fault per page (shmem's fault-around maps at most 16
-// cached pages per read fault, none per write fault). False where the kernel
-// lacks it or the range could not be populated; the caller's accesses then
+// for reading in one call (MADV_POPULATE_READ, Linux 5.14 on). Reading a large
+// range page by page otherwise takes a fault per page (shmem's fault-around
+// maps at most 16 cached pages per fault). False where the kernel lacks it
+// (errno EINVAL) or the range could not be populated; the caller's reads then
 // fault as before, so nothing but speed depends on it.
-inline bool populate(void* addr, std::size_t len, bool for_write) noexcept {
+inline bool populate_read(const void* addr, std::size_t len) noexcept {
 #ifndef MADV_POPULATE_READ
-  constexpr int MADV_POPULATE_READ = 22, MADV_POPULATE_WRITE = 23;  // linux/mman.h, 5.14
+  constexpr int MADV_POPULATE_READ = 22;  // linux/mman.h, 5.14
 #endif
-  return ::madvise(addr, len, for_write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0;
+  return ::madvise(const_cast<void*>(addr), len, MADV_POPULATE_READ) == 0;
 }
 
 }  // namespace dpdc
