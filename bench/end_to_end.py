@@ -9,6 +9,14 @@ the speed of the machine"). Paths:
             TCG: no guest code runs, only RAM moves)
   vm-unix   dpdc-engine attach --to unix:, dpdc-vm to `dpdc-vm -incoming`
   vm-file   dpdc-engine attach --to file:, a dpdc-vm to a file
+  qemu-ring     dpdc-engine attach, QEMU (-accel kvm,dirty-ring-size) to a
+                plain QEMU -incoming, the BPF tracker on the dirty ring
+  qemu-content  the same from a TCG QEMU, dirty pages from content scans
+  vm-dest   the ceiling of a dpdc-vm destination alone: a stream the engine
+            recorded (to file:, untimed) sent into `dpdc-vm -incoming` with
+            sendfile()
+  qemu-dest the ceiling of a QEMU destination alone: QEMU's own stream,
+            recorded with `migrate exec:` (untimed), sent into `-incoming`
 
 For each: total time, guest GiB/s, CPU seconds (user+system) per GiB on the
 sending and the receiving side, downtime (source STOP to destination RESUME,
@@ -19,10 +27,10 @@ ratios within one run still hold):
 
   tests/vm/run.sh --kernel 6.12 --mem 12288 -- bench/end_to_end.py --sizes 1,2
 
-  bench/end_to_end.py [--sizes 1,2,4,8] [--paths copy,qemu,vm-unix,vm-file]
+  bench/end_to_end.py [--sizes 1,2,4,8] [--paths copy,qemu,vm-unix,...]
                       [--bin DIR]... [--json | --markdown]
 
---bin DIR (repeatable) runs the dpdc-vm paths once per directory holding a
+--bin DIR (repeatable) runs the engine's paths once per directory holding a
 dpdc-engine and a dpdc-vm (default build/bin), so that a change is measured
 before and after in the same run.
 """
@@ -42,7 +50,13 @@ from qemu_side_by_side import BIN, Qmp  # noqa: E402
 
 GIB = 1 << 30
 TICK = os.sysconf("SC_CLK_TCK")
-PATHS = ("copy", "qemu", "vm-unix", "vm-file")
+PATHS = ("copy", "qemu", "vm-unix", "vm-file", "qemu-ring", "qemu-content", "vm-dest", "qemu-dest")
+# Both QEMUs: no devices, no vCPU (-M none), the RAM in one backend named
+# "mem"; the source's in a shared file the engine can map.
+# The paths that run the engine (or dpdc-vm): once per --bin.
+ENGINE_PATHS = ("vm-unix", "vm-file", "qemu-ring", "qemu-content", "vm-dest")
+QEMU = ["qemu-system-x86_64", "-display", "none", "-nodefaults"]
+ACCEL = {"tcg": ["-accel", "tcg"], "kvm": ["-accel", "kvm,dirty-ring-size=4096"]}
 
 
 def cpu_seconds(pid):
@@ -96,29 +110,59 @@ def path_copy(size, tmp):
             "engine_peak_private_mib": None}
 
 
-def path_qemu(size, tmp):
-    image = os.path.join(tmp, "ram")
-    with open(image, "wb") as f:
-        os.ftruncate(f.fileno(), size)
-        fill(f.fileno(), size)
+def qemu_source(size, tmp, accel="tcg"):
+    """A QEMU whose RAM is a shared memfd, every page filled; QMP at src.sock
+    (and engine.sock, the engine's own). Returns the process and its QMP."""
     mib = size >> 20
-    common = ["qemu-system-x86_64", "-display", "none", "-nodefaults", "-accel", "tcg", "-m", f"{mib}M"]
-    sock = os.path.join(tmp, "mig.sock")
-    dst = subprocess.Popen(common + ["-object", f"memory-backend-ram,id=mem,size={mib}M", "-M", "none,memory-backend=mem",
-                                     "-incoming", f"unix:{sock}", "-qmp", f"unix:{tmp}/dst.sock,server=on,wait=off"])
-    src = subprocess.Popen(common + ["-object", f"memory-backend-file,id=mem,size={mib}M,share=on,mem-path={image}",
-                                     "-M", "none,memory-backend=mem", "-qmp", f"unix:{tmp}/src.sock,server=on,wait=off"])
+    src = subprocess.Popen(QEMU + ACCEL[accel] + [
+        "-m", f"{mib}M", "-object", f"memory-backend-memfd,id=mem,size={mib}M,share=on",
+        "-M", "none,memory-backend=mem", "-qmp", f"unix:{tmp}/engine.sock,server=on,wait=off",
+        "-qmp", f"unix:{tmp}/src.sock,server=on,wait=off"])
     try:
-        s, d = Qmp(f"{tmp}/src.sock"), Qmp(f"{tmp}/dst.sock")
+        s = Qmp(f"{tmp}/src.sock")
+        fds = f"/proc/{src.pid}/fd"
+        memfd = next(os.path.join(fds, n) for n in os.listdir(fds)
+                     if os.readlink(os.path.join(fds, n)).startswith("/memfd:"))
+        fd = os.open(memfd, os.O_RDWR)
+        try:
+            fill(fd, size)
+        finally:
+            os.close(fd)
+        return src, s
+    except BaseException:
+        src.kill()
+        src.wait()
+        raise
+
+
+def qemu_destination(size, tmp, uri):
+    mib = size >> 20
+    return subprocess.Popen(QEMU + ACCEL["tcg"] + [
+        "-m", f"{mib}M", "-object", f"memory-backend-ram,id=mem,size={mib}M", "-M", "none,memory-backend=mem",
+        "-incoming", uri, "-qmp", f"unix:{tmp}/dst.sock,server=on,wait=off"])
+
+
+def reap(procs):
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def path_qemu(size, tmp):
+    sock = os.path.join(tmp, "mig.sock")
+    src, s = qemu_source(size, tmp)
+    dst = qemu_destination(size, tmp, f"unix:{sock}")
+    try:
+        d = Qmp(f"{tmp}/dst.sock")
         s("migrate-set-parameters", **{"max-bandwidth": 1 << 40, "downtime-limit": 300})
         s0, d0 = cpu_seconds(src.pid), cpu_seconds(dst.pid)
         start = time.monotonic()
         s("migrate", uri=f"unix:{sock}")
-        while (st := s("query-migrate"))["status"] not in ("completed", "failed"):
-            time.sleep(0.01)
+        st = wait_migrated(s, "qemu")
         total = time.monotonic() - start
-        if st["status"] != "completed":
-            raise RuntimeError(f"qemu: the migration failed: {st}")
         resume = d.wait_event("RESUME", 60)
         s1, d1 = cpu_seconds(src.pid), cpu_seconds(dst.pid)
         stop = s.wait_event("STOP", 10)
@@ -128,13 +172,15 @@ def path_qemu(size, tmp):
                 "downtime_ms": (resume - stop) * 1000, "qemu_downtime_ms": st.get("downtime"),
                 "engine_peak_private_mib": None}
     finally:
-        for p in (src, dst):
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        os.unlink(image)
+        reap((src, dst))
+
+
+def wait_migrated(qmp, what):
+    while (st := qmp("query-migrate"))["status"] not in ("completed", "failed"):
+        time.sleep(0.01)
+    if st["status"] != "completed":
+        raise RuntimeError(f"{what}: the migration failed: {st}")
+    return st
 
 
 def peak_private(pid, stop, out):
@@ -150,73 +196,172 @@ def peak_private(pid, stop, out):
         stop.wait(0.02)
 
 
-def path_vm(size, tmp, to_file, bindir):
-    mib = size >> 20
-    src_q, dst_q, mig = f"{tmp}/src.qmp", f"{tmp}/dst.qmp", f"{tmp}/mig.sock"
-    out_file = f"{tmp}/stream.bin"
-    # The workload area is the whole RAM: seq writes every page once, then idles.
-    src = subprocess.Popen([os.path.join(bindir, "dpdc-vm"), "-m", f"{mib}M", "--workload", "seq,rounds=1",
-                            "--qmp", f"unix:{src_q},server=on,wait=off"])
-    procs = [src]
+def run_engine(argv):
+    """Runs `dpdc-engine attach ... --json` to its end: wall seconds, its
+    rusage (wait4: threads included), its report, its peak private KiB."""
+    start = time.monotonic()
+    eng = subprocess.Popen(argv + ["--json", "--progress", "none"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    stop, peak = threading.Event(), [0]
+    sampler = threading.Thread(target=peak_private, args=(eng.pid, stop, peak))
+    sampler.start()
+    texts = {}
+    readers = [threading.Thread(target=lambda k, f: texts.__setitem__(k, f.read()), args=(k, f))
+               for k, f in (("out", eng.stdout), ("err", eng.stderr))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(eng.pid, 0)
+    eng.returncode = os.waitstatus_to_exitcode(status)
+    total = time.monotonic() - start
+    for r in readers:
+        r.join()
+    stop.set()
+    sampler.join()
+    if eng.returncode != 0:
+        raise RuntimeError(f"dpdc-engine exit {eng.returncode}: {texts['err'].strip()}")
+    return total, usage, json.loads(texts["out"]), peak[0]
+
+
+def engine_row(total, usage, rep, peak_kib):
+    return {"total_s": total, "engine_report_ms": rep["totals"]["total_ms"],
+            "send_cpu_s": usage.ru_utime + usage.ru_stime, "engine_user_s": usage.ru_utime,
+            "engine_sys_s": usage.ru_stime, "engine_stop_to_last_page_ms": rep["totals"]["stop_to_last_page_ms"],
+            "engine_peak_private_mib": peak_kib / 1024, "wire_bytes": rep["wire_bytes"],
+            "dirty_source": rep.get("dirty_source")}
+
+
+def path_qemu_engine(size, tmp, source, bindir):
+    """(d): the engine from a QEMU to a plain QEMU; `source` is ring (a KVM
+    QEMU with a dirty ring) or content (a TCG QEMU)."""
+    sock = os.path.join(tmp, "mig.sock")
+    src, s = qemu_source(size, tmp, "kvm" if source == "ring" else "tcg")
+    dst = qemu_destination(size, tmp, f"unix:{sock}")
     try:
-        dst = None
+        d = Qmp(f"{tmp}/dst.sock")
+        d0 = cpu_seconds(dst.pid)
+        row = engine_row(*run_engine([os.path.join(bindir, "dpdc-engine"), "attach", "--pid", str(src.pid),
+                                      "--qmp", f"{tmp}/engine.sock", "--to", f"unix:{sock}",
+                                      "--dirty-source", source]))
+        resume = d.wait_event("RESUME", 120)
+        d1 = cpu_seconds(dst.pid)
+        row.update(recv_cpu_s=sum(d1) - sum(d0), downtime_ms=(resume - s.wait_event("STOP", 10)) * 1000)
+        for q in (s, d):
+            q("quit")
+        return row
+    finally:
+        reap((src, dst))
+
+
+def feed(stream, sock_path, dst, d):
+    """Sends the file `stream` into the destination listening at `sock_path`
+    with sendfile(): total seconds until its RESUME, its CPU seconds."""
+    while not os.path.exists(sock_path):
+        time.sleep(0.02)
+    d0 = cpu_seconds(dst.pid)
+    start = time.monotonic()
+    with socket.socket(socket.AF_UNIX) as c, open(stream, "rb") as f:
+        c.connect(sock_path)
+        size, off = os.fstat(f.fileno()).st_size, 0
+        while off < size:
+            off += os.sendfile(c.fileno(), f.fileno(), off, size - off)
+        d.wait_event("RESUME", 300)
+        total = time.monotonic() - start
+    d1 = cpu_seconds(dst.pid)
+    return {"total_s": total, "send_cpu_s": None, "recv_cpu_s": sum(d1) - sum(d0), "downtime_ms": None,
+            "engine_peak_private_mib": None, "stream_bytes": size}
+
+
+def path_qemu_dest(size, tmp):
+    stream = os.path.join(tmp, "stream.bin")
+    src, s = qemu_source(size, tmp)
+    try:
+        s("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
+        s("migrate", uri=f"exec:cat > {stream}")
+        wait_migrated(s, "qemu-dest (recording)")
+        s("quit")
+    finally:
+        reap((src,))
+    sock = os.path.join(tmp, "mig.sock")
+    dst = qemu_destination(size, tmp, f"unix:{sock}")
+    try:
+        d = Qmp(f"{tmp}/dst.sock")
+        row = feed(stream, sock, dst, d)
+        d("quit")
+        return row
+    finally:
+        reap((dst,))
+
+
+def seq_source(size, tmp, bindir):
+    """A dpdc-vm whose guest wrote every page once (seq) and now idles."""
+    src_q = f"{tmp}/src.qmp"
+    src = subprocess.Popen([os.path.join(bindir, "dpdc-vm"), "-m", f"{size >> 20}M", "--workload", "seq,rounds=1",
+                            "--qmp", f"unix:{src_q},server=on,wait=off"])
+    s = Qmp(src_q)
+    deadline = time.monotonic() + 3600
+    while not s("x-dpdc-query-workload")["finished"]:
+        if time.monotonic() > deadline:
+            src.kill()
+            raise RuntimeError("the seq workload did not finish within an hour")
+        time.sleep(0.2)
+    return src, s
+
+
+def vm_destination(size, tmp, bindir, mig):
+    dst_q = f"{tmp}/dst.qmp"
+    dst = subprocess.Popen([os.path.join(bindir, "dpdc-vm"), "-m", f"{size >> 20}M", "--incoming", f"unix:{mig}",
+                            "--qmp", f"unix:{dst_q},server=on,wait=off"])
+    return dst, Qmp(dst_q)
+
+
+def path_vm(size, tmp, to_file, bindir):
+    mig, out_file = f"{tmp}/mig.sock", f"{tmp}/stream.bin"
+    procs = []
+    try:
+        # The workload area is the whole RAM: seq writes every page once, then idles.
+        src, s = seq_source(size, tmp, bindir)
+        procs.append(src)
+        dst = d = None
         if not to_file:
-            dst = subprocess.Popen([os.path.join(bindir, "dpdc-vm"), "-m", f"{mib}M", "--incoming", f"unix:{mig}",
-                                    "--qmp", f"unix:{dst_q},server=on,wait=off"])
+            dst, d = vm_destination(size, tmp, bindir, mig)
             procs.append(dst)
-        s = Qmp(src_q)
-        d = Qmp(dst_q) if dst else None
-        deadline = time.monotonic() + 3600
-        while not s("x-dpdc-query-workload")["finished"]:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the seq workload did not finish within an hour")
-            time.sleep(0.2)
-        if d:
             while not os.path.exists(mig):
                 time.sleep(0.02)
         s0 = cpu_seconds(src.pid)
         d0 = cpu_seconds(dst.pid) if dst else (0, 0)
-        start = time.monotonic()
-        eng = subprocess.Popen([os.path.join(bindir, "dpdc-engine"), "attach", "--pid", str(src.pid), "--to", f"file:{out_file}" if to_file
-                                else f"unix:{mig}", "--json", "--progress", "none"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        stop, peak = threading.Event(), [0]
-        sampler = threading.Thread(target=peak_private, args=(eng.pid, stop, peak))
-        sampler.start()
-        texts = {}
-        readers = [threading.Thread(target=lambda k, f: texts.__setitem__(k, f.read()), args=(k, f))
-                   for k, f in (("out", eng.stdout), ("err", eng.stderr))]
-        for r in readers:
-            r.start()
-        # wait4 gives the engine's own CPU time, threads included.
-        _, status, usage = os.wait4(eng.pid, 0)
-        eng.returncode = os.waitstatus_to_exitcode(status)
-        total = time.monotonic() - start
-        for r in readers:
-            r.join()
-        stop.set()
-        sampler.join()
-        if eng.returncode != 0:
-            raise RuntimeError(f"dpdc-engine exit {eng.returncode}: {texts['err'].strip()}")
-        rep = json.loads(texts["out"])
+        row = engine_row(*run_engine([os.path.join(bindir, "dpdc-engine"), "attach", "--pid", str(src.pid),
+                                      "--to", f"file:{out_file}" if to_file else f"unix:{mig}"]))
         downtime = None
         if d:
             resume = d.wait_event("RESUME", 120)
             downtime = (resume - s.wait_event("STOP", 10)) * 1000
         s1 = cpu_seconds(src.pid)
         d1 = cpu_seconds(dst.pid) if dst else (0, 0)
-        return {"total_s": total, "engine_report_ms": rep["totals"]["total_ms"],
-                "send_cpu_s": usage.ru_utime + usage.ru_stime, "engine_user_s": usage.ru_utime,
-                "engine_sys_s": usage.ru_stime, "recv_cpu_s": (sum(d1) - sum(d0)) if dst else None,
-                "source_vmm_cpu_s": sum(s1) - sum(s0), "downtime_ms": downtime,
-                "engine_stop_to_last_page_ms": rep["totals"]["stop_to_last_page_ms"],
-                "engine_peak_private_mib": peak[0] / 1024, "wire_bytes": rep["wire_bytes"]}
+        row.update(recv_cpu_s=(sum(d1) - sum(d0)) if dst else None, source_vmm_cpu_s=sum(s1) - sum(s0),
+                   downtime_ms=downtime)
+        return row
     finally:
         for p in procs:
             p.kill()
             p.wait()
         if os.path.exists(out_file):
             os.unlink(out_file)
+
+
+def path_vm_dest(size, tmp, bindir):
+    stream, mig = f"{tmp}/stream.bin", f"{tmp}/mig.sock"
+    src, _ = seq_source(size, tmp, bindir)
+    try:
+        run_engine([os.path.join(bindir, "dpdc-engine"), "attach", "--pid", str(src.pid), "--to", f"file:{stream}"])
+    finally:
+        src.kill()
+        src.wait()
+    dst, d = vm_destination(size, tmp, bindir, mig)
+    try:
+        return feed(stream, mig, dst, d)
+    finally:
+        dst.kill()
+        dst.wait()
 
 
 def fmt(v, spec):
@@ -251,7 +396,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1,2,4,8", help="guest sizes in GiB (default 1,2,4,8)")
     ap.add_argument("--paths", default=",".join(PATHS), help=f"paths to run (default {','.join(PATHS)})")
-    ap.add_argument("--bin", action="append", help="directory of dpdc-engine and dpdc-vm (repeatable; default build/bin)")
+    ap.add_argument("--bin", action="append",
+                    help="directory of dpdc-engine and dpdc-vm (repeatable: the engine's paths run once per directory; "
+                         "default build/bin)")
     ap.add_argument("--json", action="store_true", help="one JSON array of rows")
     ap.add_argument("--markdown", action="store_true", help="the table in Markdown")
     args = ap.parse_args()
@@ -260,19 +407,27 @@ def main():
         if p not in PATHS:
             ap.error(f"unknown path '{p}'; the paths are {', '.join(PATHS)}")
     bindirs = args.bin or [BIN]
-    if any(p.startswith("vm-") for p in paths) and not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        sys.exit("end_to_end: the dpdc-vm paths need /dev/kvm; run this inside tests/vm/run.sh, "
-                 "or pick --paths copy,qemu")
+    if any(p.startswith("vm-") or p == "qemu-ring" for p in paths) and not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        sys.exit("end_to_end: the dpdc-vm paths and qemu-ring need /dev/kvm; run this inside tests/vm/run.sh, "
+                 "or pick --paths copy,qemu,qemu-content,qemu-dest")
     rows = []
     for gib in (float(x) for x in args.sizes.split(",")):
         size = int(gib * GIB)
         for path in paths:
-            for bindir in (bindirs if path.startswith("vm-") else [None]):
+            for bindir in (bindirs if path in ENGINE_PATHS else [None]):
                 with tempfile.TemporaryDirectory(prefix="dpdc-e2e.", dir="/dev/shm") as tmp:
                     if path == "copy":
                         row = path_copy(size, tmp)
                     elif path == "qemu":
                         row = path_qemu(size, tmp)
+                    elif path == "qemu-dest":
+                        row = path_qemu_dest(size, tmp)
+                    elif path.startswith("qemu-"):
+                        row = path_qemu_engine(size, tmp, path.removeprefix("qemu-"), bindir)
+                        row["bin"] = os.path.relpath(bindir)
+                    elif path == "vm-dest":
+                        row = path_vm_dest(size, tmp, bindir)
+                        row["bin"] = os.path.relpath(bindir)
                     else:
                         row = path_vm(size, tmp, path == "vm-file", bindir)
                         row["bin"] = os.path.relpath(bindir)

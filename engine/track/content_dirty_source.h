@@ -31,7 +31,11 @@ class ContentDirtySource final : public DirtySource {
   // `backing_fd`, if given, is the file mapped as `ram` (kept open by the
   // caller): its holes (SEEK_HOLE) are known to read as zeros and are neither
   // read nor hashed, so that scans neither cost time nor allocate guest memory
-  // the guest never touched.
+  // the guest never touched. The hole map is made once per scan, never per
+  // batch of reads: one walk covers the whole file (the kernel visits every
+  // page of each data extent), so a walk per batch made a migration's cost
+  // grow with the square of the guest's size. The read path asks the file
+  // itself, per extent (LiveWorld).
   ContentDirtySource(std::span<const std::uint8_t> ram, std::function<std::uint64_t()> clock, int backing_fd = -1);
   ~ContentDirtySource() override;
   ContentDirtySource(const ContentDirtySource&) = delete;
@@ -45,9 +49,6 @@ class ContentDirtySource final : public DirtySource {
   void finish_last_collect() override;
   std::span<const dpdc_page> history() override { return history_; }
   bool sent(std::uint64_t page, std::span<const std::uint8_t> bytes) override;
-  void before_reads() override {
-    if (!stopped_) refresh_holes();
-  }
   bool known_zero(std::uint64_t page) const override { return holes_known_ && !data_.test(page); }
   // Once the guest is paused its CPUs are idle and the scan is downtime:
   // scans then use every CPU.

@@ -41,8 +41,8 @@ class DirtySource {
   // known_zero() must be safe beside it. By default it all happens in start.
   virtual void start_last_collect(Bitmap& out) { collect(out, Scan::Complete); }
   virtual void finish_last_collect() {}
-  // True when `page` is a hole in the file behind guest RAM as of the latest
-  // check (before_reads or collect): it reads as zeros, and reading it would
+  // True when `page` was a hole in the file behind guest RAM at the latest
+  // collect (the map may be a round old): it read as zeros, and reading it would
   // only make the kernel allocate it. A page written since is reported by
   // the next collect, like any other change.
   virtual bool known_zero(std::uint64_t) const { return false; }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -72,12 +73,14 @@ void Relay::run() {
     }
     pollfd p{in, POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;
-    const ssize_t n = ::recv(in, buf.data(), buf.size(), 0);
+    const std::uint64_t pace = pace_.load();
+    const ssize_t n = ::recv(in, buf.data(), pace ? std::min<std::uint64_t>(pace, buf.size()) : buf.size(), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the engine closed its end
     if (cut_) break;  // the bytes read just now go nowhere, as on a cut link
     if (!write_all(out, buf.data(), static_cast<std::size_t>(n))) break;
     forwarded_ += static_cast<std::uint64_t>(n);
+    if (pace) ::usleep(10'000);
   }
   // A cut link: both ends see it at once (RST-like for the engine's pending
   // sends, end-of-file for the destination).
