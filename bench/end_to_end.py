@@ -5,12 +5,12 @@ the speed of the machine"). Paths:
 
   copy      the same bytes through a Unix socket pair, sendfile() from a
             memfd into recv_into() a buffer: what the machine can do
-  qemu      QEMU's own `migrate`, QEMU to QEMU over a Unix socket (-M none,
-            TCG: no guest code runs, only RAM moves)
+  qemu      QEMU's own `migrate`, QEMU to QEMU over a Unix socket (a TCG PC
+            with no disk: its firmware idles)
   vm-unix   dpdc-engine attach --to unix:, dpdc-vm to `dpdc-vm -incoming`
   vm-file   dpdc-engine attach --to file:, a dpdc-vm to a file
   qemu-ring     dpdc-engine attach, QEMU (-accel kvm,dirty-ring-size) to a
-                plain QEMU -incoming, the BPF tracker on the dirty ring
+                plain QEMU -incoming (KVM too), the BPF tracker on the ring
   qemu-content  the same from a TCG QEMU, dirty pages from content scans
   vm-dest   the ceiling of a dpdc-vm destination alone: a stream the engine
             recorded (to file:, untimed) sent into `dpdc-vm -incoming` with
@@ -51,8 +51,6 @@ from qemu_side_by_side import BIN, Qmp  # noqa: E402
 GIB = 1 << 30
 TICK = os.sysconf("SC_CLK_TCK")
 PATHS = ("copy", "qemu", "vm-unix", "vm-file", "qemu-ring", "qemu-content", "vm-dest", "qemu-dest")
-# Both QEMUs: no devices, no vCPU (-M none), the RAM in one backend named
-# "mem"; the source's in a shared file the engine can map.
 # The paths that run the engine (or dpdc-vm): once per --bin.
 ENGINE_PATHS = ("vm-unix", "vm-file", "qemu-ring", "qemu-content", "vm-dest")
 QEMU = ["qemu-system-x86_64", "-display", "none", "-nodefaults"]
@@ -66,10 +64,10 @@ def cpu_seconds(pid):
     return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
-def fill(fd, size):
-    """Every page non-zero and distinct in its first word."""
+def fill(fd, size, start=0, end=None):
+    """Every page of [start, end) non-zero and distinct in its first word."""
     chunk = bytearray(1 << 20)
-    for off in range(0, size, 1 << 20):
+    for off in range(start, size if end is None else end, 1 << 20):
         for p in range(0, 1 << 20, 4096):
             chunk[p:p + 8] = (off + p + 1).to_bytes(8, "little")
         os.pwrite(fd, chunk, off)
@@ -110,13 +108,18 @@ def path_copy(size, tmp):
             "engine_peak_private_mib": None}
 
 
+# The QEMU paths: a PC with no disk and no kernel. SeaBIOS finds nothing to
+# boot and idles; its code and tables stay in the lowest and the highest
+# 2 MiB of RAM, which are left as the firmware wrote them (every other page
+# is filled). Both ends use the same accelerator: a KVM source's stream
+# carries KVM-only state (kvmclock) a TCG destination refuses.
 def qemu_source(size, tmp, accel="tcg"):
-    """A QEMU whose RAM is a shared memfd, every page filled; QMP at src.sock
-    (and engine.sock, the engine's own). Returns the process and its QMP."""
+    """A QEMU whose RAM is a shared memfd, filled; QMP at src.sock (and at
+    engine.sock, the engine's own). Returns the process and its QMP."""
     mib = size >> 20
     src = subprocess.Popen(QEMU + ACCEL[accel] + [
-        "-m", f"{mib}M", "-object", f"memory-backend-memfd,id=mem,size={mib}M,share=on",
-        "-M", "none,memory-backend=mem", "-qmp", f"unix:{tmp}/engine.sock,server=on,wait=off",
+        "-m", f"{mib}M", "-object", f"memory-backend-memfd,id=pc.ram,size={mib}M,share=on",
+        "-M", "pc,memory-backend=pc.ram", "-qmp", f"unix:{tmp}/engine.sock,server=on,wait=off",
         "-qmp", f"unix:{tmp}/src.sock,server=on,wait=off"])
     try:
         s = Qmp(f"{tmp}/src.sock")
@@ -125,7 +128,7 @@ def qemu_source(size, tmp, accel="tcg"):
                      if os.readlink(os.path.join(fds, n)).startswith("/memfd:"))
         fd = os.open(memfd, os.O_RDWR)
         try:
-            fill(fd, size)
+            fill(fd, size, 2 << 20, size - (2 << 20))
         finally:
             os.close(fd)
         return src, s
@@ -135,11 +138,9 @@ def qemu_source(size, tmp, accel="tcg"):
         raise
 
 
-def qemu_destination(size, tmp, uri):
-    mib = size >> 20
-    return subprocess.Popen(QEMU + ACCEL["tcg"] + [
-        "-m", f"{mib}M", "-object", f"memory-backend-ram,id=mem,size={mib}M", "-M", "none,memory-backend=mem",
-        "-incoming", uri, "-qmp", f"unix:{tmp}/dst.sock,server=on,wait=off"])
+def qemu_destination(size, tmp, uri, accel="tcg"):
+    return subprocess.Popen(QEMU + ACCEL[accel] + [
+        "-m", f"{size >> 20}M", "-M", "pc", "-incoming", uri, "-qmp", f"unix:{tmp}/dst.sock,server=on,wait=off"])
 
 
 def reap(procs):
@@ -234,8 +235,9 @@ def path_qemu_engine(size, tmp, source, bindir):
     """(d): the engine from a QEMU to a plain QEMU; `source` is ring (a KVM
     QEMU with a dirty ring) or content (a TCG QEMU)."""
     sock = os.path.join(tmp, "mig.sock")
-    src, s = qemu_source(size, tmp, "kvm" if source == "ring" else "tcg")
-    dst = qemu_destination(size, tmp, f"unix:{sock}")
+    accel = "kvm" if source == "ring" else "tcg"
+    src, s = qemu_source(size, tmp, accel)
+    dst = qemu_destination(size, tmp, f"unix:{sock}", accel)
     try:
         d = Qmp(f"{tmp}/dst.sock")
         d0 = cpu_seconds(dst.pid)
@@ -264,6 +266,7 @@ def feed(stream, sock_path, dst, d):
         size, off = os.fstat(f.fileno()).st_size, 0
         while off < size:
             off += os.sendfile(c.fileno(), f.fileno(), off, size - off)
+        c.shutdown(socket.SHUT_WR)  # the end of the stream, as a sender that is done closes its end
         d.wait_event("RESUME", 300)
         total = time.monotonic() - start
     d1 = cpu_seconds(dst.pid)
@@ -391,6 +394,20 @@ def print_table(rows, markdown):
             print("  ".join(c.rjust(w) for c, w in zip(l, widths)))
 
 
+def run_path(path, size, tmp, bindir):
+    if path == "copy":
+        return path_copy(size, tmp)
+    if path == "qemu":
+        return path_qemu(size, tmp)
+    if path == "qemu-dest":
+        return path_qemu_dest(size, tmp)
+    if path.startswith("qemu-"):
+        return path_qemu_engine(size, tmp, path.removeprefix("qemu-"), bindir)
+    if path == "vm-dest":
+        return path_vm_dest(size, tmp, bindir)
+    return path_vm(size, tmp, path == "vm-file", bindir)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -416,25 +433,18 @@ def main():
         for path in paths:
             for bindir in (bindirs if path in ENGINE_PATHS else [None]):
                 with tempfile.TemporaryDirectory(prefix="dpdc-e2e.", dir="/dev/shm") as tmp:
-                    if path == "copy":
-                        row = path_copy(size, tmp)
-                    elif path == "qemu":
-                        row = path_qemu(size, tmp)
-                    elif path == "qemu-dest":
-                        row = path_qemu_dest(size, tmp)
-                    elif path.startswith("qemu-"):
-                        row = path_qemu_engine(size, tmp, path.removeprefix("qemu-"), bindir)
-                        row["bin"] = os.path.relpath(bindir)
-                    elif path == "vm-dest":
-                        row = path_vm_dest(size, tmp, bindir)
-                        row["bin"] = os.path.relpath(bindir)
-                    else:
-                        row = path_vm(size, tmp, path == "vm-file", bindir)
-                        row["bin"] = os.path.relpath(bindir)
+                    try:
+                        row = run_path(path, size, tmp, bindir)
+                    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                        # One path failing (e.g. out of memory at 8 GiB) leaves the others' rows.
+                        print(f"end_to_end: {gib:g} GiB {path}: failed: {e}", file=sys.stderr, flush=True)
+                        continue
+                if bindir:
+                    row["bin"] = os.path.relpath(bindir)
                 row.update(gib=gib, path=path)
                 rows.append(row)
-                print(f"end_to_end: {gib:g} GiB {path}{' ' + row.get('bin', '') if bindir else ''}: "
-                      f"{row['total_s']:.2f} s", file=sys.stderr, flush=True)
+                # Each row as it comes, so that a run cut short still says what it measured.
+                print(f"end_to_end: row {json.dumps(row)}", file=sys.stderr, flush=True)
     if args.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
