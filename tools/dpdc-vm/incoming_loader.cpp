@@ -1,6 +1,12 @@
 #include "incoming_loader.h"
 
+#include <sys/uio.h>
+
+#include <cerrno>
+#include <climits>
 #include <cstring>
+#include <stdexcept>
+#include <system_error>
 #include <variant>
 
 namespace dpdc::vm {
@@ -35,9 +41,50 @@ MachineState local_machine_state(const Config& cfg)
     return m;
 }
 
-IncomingLoader::IncomingLoader(std::span<std::uint8_t> ram, MachineState local, bool workload_given)
-    : ram_(ram), local_(std::move(local)), workload_given_(workload_given), seen_(ram.size() / kPage, false)
+IncomingLoader::IncomingLoader(std::span<std::uint8_t> ram, MachineState local, bool workload_given, int ram_fd)
+    : ram_(ram), ram_fd_(ram_fd), local_(std::move(local)), workload_given_(workload_given),
+      seen_(ram.size() / kPage, false)
 {
+}
+
+void IncomingLoader::write_page(std::uint64_t offset, std::span<const std::uint8_t> data)
+{
+    if (ram_fd_ < 0) {
+        std::memcpy(ram_.data() + offset, data.data(), kPage);
+        return;
+    }
+    const bool follows = offset == pending_offset_ + pending_.size() * kPage;
+    if (!pending_.empty() && (!follows || pending_.size() == static_cast<std::size_t>(IOV_MAX)))
+        flush_pages();
+    if (pending_.empty())
+        pending_offset_ = offset;
+    pending_.push_back({const_cast<std::uint8_t*>(data.data()), kPage});
+}
+
+void IncomingLoader::flush_pages()
+{
+    std::size_t done = 0;  // iovecs written whole; a short write resumes inside one
+    std::uint64_t at = pending_offset_;
+    while (done < pending_.size()) {
+        const ssize_t n = ::pwritev(ram_fd_, pending_.data() + done, static_cast<int>(pending_.size() - done),
+                                    static_cast<off_t>(at));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            throw std::system_error(n < 0 ? errno : EIO, std::generic_category(),
+                                    "writing migrated pages into the guest RAM");
+        at += static_cast<std::uint64_t>(n);
+        for (auto left = static_cast<std::size_t>(n); left > 0;) {
+            iovec& v = pending_[done];
+            const std::size_t k = std::min(left, v.iov_len);
+            v.iov_base = static_cast<std::uint8_t*>(v.iov_base) + k;
+            v.iov_len -= k;
+            left -= k;
+            if (v.iov_len == 0)
+                ++done;
+        }
+    }
+    pending_.clear();
 }
 
 void IncomingLoader::feed(std::span<const std::uint8_t> bytes)
@@ -58,6 +105,7 @@ void IncomingLoader::drain()
 {
     while (auto ev = reader_.next())
         on_event(*ev);
+    flush_pages();
 }
 
 IncomingResult IncomingLoader::finish()
@@ -122,10 +170,12 @@ void IncomingLoader::on_event(const stream::Event& event)
         // The RAM starts zero-filled: zeros over a page no record has written
         // yet change nothing, and writing them would allocate the page (a
         // sparse guest's holes stay holes here, as at the source).
-        if (p->zero && (p->fill != 0 || seen_[page]))
+        if (p->zero && (p->fill != 0 || seen_[page])) {
+            flush_pages();  // an earlier record may hold this page
             std::memset(dst, p->fill, kPage);
-        else if (!p->zero)
-            std::memcpy(dst, p->data.data(), kPage);
+        } else if (!p->zero) {
+            write_page(p->offset, p->data);
+        }
         ++page_records_;
         if (!seen_[page]) {
             seen_[page] = true;

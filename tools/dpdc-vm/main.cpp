@@ -153,7 +153,7 @@ int run_incoming(Config cfg)
 
     IncomingResult result;
     {
-        IncomingLoader loader({ram.data(), ram.size()}, local_machine_state(cfg), cfg.workload_given);
+        IncomingLoader loader({ram.data(), ram.size()}, local_machine_state(cfg), cfg.workload_given, ram.fd());
         while (!source->eof()) {
             const Wake wake = wait_once(sig_fd.get(), source->poll_fd(), qmp.get());
             if (wake == Wake::Signal)
