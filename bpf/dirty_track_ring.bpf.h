@@ -27,6 +27,43 @@ static __always_inline __u64 kvm_of_ring(struct kvm_dirty_ring *ring)
 	return (__u64)BPF_CORE_READ(vcpu, kvm);
 }
 
+/*
+ * The ring's fields a push needs, read from the kernel's struct in one
+ * helper call: a BPF_CORE_READ per field is a bpf_probe_read_kernel() each,
+ * and those calls were most of a push's cost.
+ */
+struct ring_view {
+	__u64 gfns; /* kernel address of the entries */
+	__u32 dirty_index;
+	__u32 size;
+	__u32 index; /* the owning vCPU's index */
+};
+
+/* A field that cannot be read reads as 0, as a failed BPF_CORE_READ does. */
+static __always_inline void read_ring(struct kvm_dirty_ring *ring, struct ring_view *v)
+{
+	/* Offsets are relocated to the running kernel's at load time: constants to the verifier. */
+	__u32 o_dirty = bpf_core_field_offset(struct kvm_dirty_ring, dirty_index);
+	__u32 o_size = bpf_core_field_offset(struct kvm_dirty_ring, size);
+	__u32 o_gfns = bpf_core_field_offset(struct kvm_dirty_ring, dirty_gfns);
+	__u32 o_index = bpf_core_field_offset(struct kvm_dirty_ring, index);
+	__u32 end = o_gfns + 8;
+	__u8 buf[64] = {};
+
+	*v = (struct ring_view){};
+	if (o_dirty > 60 || o_size > 60 || o_gfns > 56 || o_index > 60)
+		return;
+	end = end > o_dirty + 4 ? end : o_dirty + 4;
+	end = end > o_size + 4 ? end : o_size + 4;
+	end = end > o_index + 4 ? end : o_index + 4;
+	if (end > sizeof(buf) || bpf_probe_read_kernel(buf, end, ring))
+		return; /* it zero-filled buf */
+	v->dirty_index = *(__u32 *)(buf + o_dirty);
+	v->size = *(__u32 *)(buf + o_size);
+	v->gfns = *(__u64 *)(buf + o_gfns);
+	v->index = *(__u32 *)(buf + o_index);
+}
+
 /* kvm->memslots[as_id], or 0. */
 static __always_inline struct kvm_memslots *memslots_of(__u64 kvm, __u32 as_id)
 {
@@ -250,21 +287,21 @@ static long catch_up_one(__u32 i, void *data)
  * in the ring's own tracepoint call (`in_time`) records the memslot
  * generation it saw, after the entries it accounted.
  */
-static __always_inline void catch_up(struct dpdc_ring *r, struct kvm_dirty_ring *ring, __u32 ring_idx,
+static __always_inline void catch_up(struct dpdc_ring *r, struct kvm_dirty_ring *ring, const struct ring_view *v,
 				     __u32 until, __u32 own, __u64 own_slot, __u64 own_offset, int in_time)
 {
 	struct catch_up_ctx ctx = {
-		.ring_idx = ring_idx,
+		.ring_idx = v->index,
 		.until = until,
 		.own = own,
 		.own_slot = own_slot,
 		.own_offset = own_offset,
+		.gfns = v->gfns,
+		.size = v->size,
 	};
 
 	__u64 gen = 0;
 
-	ctx.gfns = (__u64)BPF_CORE_READ(ring, dirty_gfns);
-	ctx.size = BPF_CORE_READ(ring, size);
 	if (!ctx.gfns || !ctx.size || (ctx.size & (ctx.size - 1)))
 		return;
 	if (any_region()) {
@@ -278,7 +315,15 @@ static __always_inline void catch_up(struct dpdc_ring *r, struct kvm_dirty_ring 
 		r->ring_addr = (__u64)ring;
 	}
 	ctx.slots_changed = r->slots_gen != gen;
-	bpf_loop(ctx.size + 1, catch_up_one, &ctx, 0);
+	if (own != ~0u && until == own + 1 && r->next_index == own &&
+	    __sync_val_compare_and_swap(&r->next_index, own, until) == own) {
+		/* The usual push: nothing behind it, its own entry alone. What
+		 * catch_up_one() would do for it, without the loop's calls. */
+		__sync_fetch_and_add(&r->pushes, 1);
+		account((__u32)own_slot, own_offset, (__u64)ctx.ring_idx << 32 | until, ctx.kvm, 0);
+	} else {
+		bpf_loop(ctx.size + 1, catch_up_one, &ctx, 0);
+	}
 	if (in_time)
 		r->slots_gen = gen;
 }
@@ -286,22 +331,23 @@ static __always_inline void catch_up(struct dpdc_ring *r, struct kvm_dirty_ring 
 SEC("raw_tp/kvm_dirty_ring_push")
 int BPF_PROG(dpdc_push, struct kvm_dirty_ring *ring, __u32 slot, __u64 offset)
 {
+	struct ring_view v;
 	struct dpdc_ring *r;
-	__u32 ring_idx, dirty_index;
+	__u32 ring_idx;
 
 	if (!traced())
 		return 0;
 	if (!ring) /* BPF_PROG_TEST_RUN without a ring: ring 0, in time */
 		return account(slot, offset, 0, 0, 0);
+	read_ring(ring, &v);
 
 	/* KVM has stored the entry and incremented dirty_index: it is dirty_index - 1. */
-	ring_idx = (__u32)BPF_CORE_READ(ring, index);
-	dirty_index = BPF_CORE_READ(ring, dirty_index);
+	ring_idx = v.index;
 	r = bpf_map_lookup_elem(&rings, &ring_idx);
 	if (!r)
-		return account(slot, offset, (__u64)ring_idx << 32 | dirty_index, kvm_of_ring(ring), 0);
-	r->dirty_index = dirty_index;
-	catch_up(r, ring, ring_idx, dirty_index, dirty_index - 1, slot, offset, 1);
+		return account(slot, offset, (__u64)ring_idx << 32 | v.dirty_index, kvm_of_ring(ring), 0);
+	r->dirty_index = v.dirty_index;
+	catch_up(r, ring, &v, v.dirty_index, v.dirty_index - 1, slot, offset, 1);
 	return 0;
 }
 
@@ -309,6 +355,7 @@ SEC("raw_tp/kvm_dirty_ring_reset")
 int BPF_PROG(dpdc_reset, struct kvm_dirty_ring *ring)
 {
 	struct dpdc_counters *c;
+	struct ring_view v;
 	struct dpdc_ring *r;
 	__u32 ring_idx, gen;
 
@@ -316,12 +363,13 @@ int BPF_PROG(dpdc_reset, struct kvm_dirty_ring *ring)
 		return 0;
 	c = global();
 	gen = c ? (__u32)__sync_add_and_fetch(&c->resets, 1) : 0;
-	ring_idx = (__u32)BPF_CORE_READ(ring, index);
+	read_ring(ring, &v);
+	ring_idx = v.index;
 	r = bpf_map_lookup_elem(&rings, &ring_idx);
 	if (!r)
 		return 0;
 	/* Every entry this reset covers is accounted before the reset is published. */
-	catch_up(r, ring, ring_idx, BPF_CORE_READ(ring, dirty_index), ~0u, 0, 0, 1);
+	catch_up(r, ring, &v, v.dirty_index, ~0u, 0, 0, 1);
 	r->flushed_index = r->reset_index;
 	r->reset_index = BPF_CORE_READ(ring, reset_index);
 	r->last_reset_ns = bpf_ktime_get_ns();
@@ -341,12 +389,16 @@ static long sync_one(__u32 i, void *data)
 {
 	struct dpdc_ring *r = bpf_map_lookup_elem(&rings, &i);
 	struct kvm_dirty_ring *ring;
+	struct ring_view v;
 
 	if (!r)
 		return 1;
 	ring = (struct kvm_dirty_ring *)r->ring_addr;
-	if (ring)
-		catch_up(r, ring, i, BPF_CORE_READ(ring, dirty_index), ~0u, 0, 0, 0);
+	if (ring) {
+		read_ring(ring, &v);
+		v.index = i; /* the map's key: the ring's index when it was first seen */
+		catch_up(r, ring, &v, v.dirty_index, ~0u, 0, 0, 0);
+	}
 	return 0;
 }
 
