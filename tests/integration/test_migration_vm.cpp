@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <initializer_list>
 #include <fstream>
 #include <thread>
 
@@ -32,18 +33,26 @@ using nlohmann::json;
 
 using test::VmProcess;
 
+// dpdc-vm's command line in these tests: `mem` of RAM, one vCPU with a
+// dirty ring, then `extra`.
+std::vector<std::string> vm_args(const std::string& mem, std::initializer_list<std::string> extra) {
+  std::vector<std::string> a = {"-m", mem, "-smp", "1", "-accel", "kvm,dirty-ring-size=4096"};
+  a.insert(a.end(), extra);
+  return a;
+}
+
+// The first byte at which `a` and `b` differ (their size if none).
+std::size_t first_mismatch(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b) {
+  return static_cast<std::size_t>(std::mismatch(a.begin(), a.end(), b.begin(), b.end()).first - a.begin());
+}
+
 void migrate(const std::string& workload, const std::string& policy, const std::string& transport,
              const std::string& mem = "64M", const std::string& max_bw = "") {
   test::TempDir dir;
-  const std::vector<std::string> machine = {"-m", mem, "-smp", "1", "-accel", "kvm,dirty-ring-size=4096"};
-  auto src_args = machine;
-  src_args.insert(src_args.end(), {"--workload", workload});
-  VmProcess src(dir, "src", src_args);
+  VmProcess src(dir, "src", vm_args(mem, {"--workload", workload}));
   const std::string uri = transport == "tcp" ? "tcp:127.0.0.1:" + std::to_string(47000 + ::getpid() % 1000)
                                              : "unix:" + (dir / "mig.sock");
-  auto dst_args = machine;
-  dst_args.insert(dst_args.end(), {"-incoming", uri, "-S"});
-  VmProcess dst(dir, "dst", dst_args);
+  VmProcess dst(dir, "dst", vm_args(mem, {"-incoming", uri, "-S"}));
   std::this_thread::sleep_for(1s);  // the guest writes for a while first
 
   std::vector<std::string> cmd = {test::bin("dpdc-engine"), "attach", "--pid", std::to_string(src.pid()), "--to", uri,
@@ -57,8 +66,7 @@ void migrate(const std::string& workload, const std::string& policy, const std::
   for (int i = 0; i < 600 && dst.status() == "inmigrate"; ++i) std::this_thread::sleep_for(100ms);
   auto src_ram = src.ram(), dst_ram = dst.ram();
   ASSERT_EQ(src_ram.size(), dst_ram.size());
-  std::uint64_t diff = 0;
-  while (diff < src_ram.size() && src_ram[diff] == dst_ram[diff]) ++diff;
+  const std::size_t diff = first_mismatch(src_ram, dst_ram);
   EXPECT_EQ(diff, src_ram.size()) << policy << "/" << workload << ": memory differs at byte " << diff;
   json area = dst.workload_area();
   if (workload.rfind("ab", 0) == 0) test::expect_ab_consistent(dst_ram, area["first-page"], area["pages"]);
@@ -118,14 +126,9 @@ TEST(LiveMigrationSlowDestination, TheEngineWaitsWithinItsMemoryBoundAndTheGuest
   DPDC_REQUIRE(kvm);
   DPDC_REQUIRE(bpf);
   test::TempDir dir;
-  const std::vector<std::string> machine = {"-m", "256M", "-smp", "1", "-accel", "kvm,dirty-ring-size=4096"};
-  auto src_args = machine;
-  src_args.insert(src_args.end(), {"--workload", "seq,rounds=1"});
-  VmProcess src(dir, "src", src_args);
+  VmProcess src(dir, "src", vm_args("256M", {"--workload", "seq,rounds=1"}));
   ASSERT_TRUE(src.wait_finished(600s)) << "the guest did not write its RAM once";
-  auto dst_args = machine;
-  dst_args.insert(dst_args.end(), {"-incoming", "unix:" + (dir / "dst.sock"), "-S"});
-  VmProcess dst(dir, "dst", dst_args);
+  VmProcess dst(dir, "dst", vm_args("256M", {"-incoming", "unix:" + (dir / "dst.sock"), "-S"}));
   test::Relay relay(dir / "relay.sock", dir / "dst.sock");
   relay.pace(16 << 10);  // 1.6 MB/s at most
 
@@ -157,8 +160,7 @@ TEST(LiveMigrationSlowDestination, TheEngineWaitsWithinItsMemoryBoundAndTheGuest
   for (int i = 0; i < 600 && dst.status() == "inmigrate"; ++i) std::this_thread::sleep_for(100ms);
   const auto a = src.ram(), b = dst.ram();
   ASSERT_EQ(a.size(), b.size());
-  std::size_t diff = 0;
-  while (diff < a.size() && a[diff] == b[diff]) ++diff;
+  const std::size_t diff = first_mismatch(a, b);
   EXPECT_EQ(diff, a.size()) << "the destination's RAM differs at byte " << diff;
   dst.qmp().execute("cont");
   std::this_thread::sleep_for(1s);
@@ -207,14 +209,9 @@ TEST(LiveMigrationLarge, FiveGibGuestArrivesWholeAndItsHolesStayHoles) {
   DPDC_REQUIRE(kvm);
   DPDC_REQUIRE(bpf);
   test::TempDir dir;
-  const std::vector<std::string> machine = {"-m", "5G", "-smp", "1", "-accel", "kvm,dirty-ring-size=4096"};
-  auto src_args = machine;
-  src_args.insert(src_args.end(), {"--workload", "seq,pages=2048"});
-  VmProcess src(dir, "src", src_args);
+  VmProcess src(dir, "src", vm_args("5G", {"--workload", "seq,pages=2048"}));
   const std::string uri = "unix:" + (dir / "mig.sock");
-  auto dst_args = machine;
-  dst_args.insert(dst_args.end(), {"-incoming", uri, "-S"});
-  VmProcess dst(dir, "dst", dst_args);
+  VmProcess dst(dir, "dst", vm_args("5G", {"-incoming", uri, "-S"}));
 
   constexpr std::uint64_t kRam = std::uint64_t{5} << 30;
   UniqueFd src_ram = src.ram_file();
