@@ -21,11 +21,12 @@ the speed of the machine"). Paths:
 For each: total time, guest GiB/s, CPU seconds (user+system) per GiB on the
 sending and the receiving side, downtime (source STOP to destination RESUME,
 QMP timestamps, one clock), and the engine's peak private (anonymous)
-memory, sampled every 20 ms. The dpdc-vm paths need /dev/kvm: where the host
-has none, run this inside the VM runner (absolute figures there are slower;
-ratios within one run still hold):
+memory, sampled every 20 ms. Each row is also printed to stderr as it is
+measured. The dpdc-vm paths and qemu-ring need /dev/kvm: where the host has
+none, run this inside the VM runner (absolute figures there are slower;
+ratios within one run still hold; 8 GiB rows need about 18 GiB):
 
-  tests/vm/run.sh --kernel 6.12 --mem 12288 -- bench/end_to_end.py --sizes 1,2
+  tests/vm/run.sh --kernel 6.12 --mem 18432 -- bench/end_to_end.py --markdown
 
   bench/end_to_end.py [--sizes 1,2,4,8] [--paths copy,qemu,vm-unix,...]
                       [--bin DIR]... [--json | --markdown]
@@ -409,7 +410,7 @@ def run_path(path, size, tmp, bindir):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1,2,4,8", help="guest sizes in GiB (default 1,2,4,8)")
     ap.add_argument("--paths", default=",".join(PATHS), help=f"paths to run (default {','.join(PATHS)})")
