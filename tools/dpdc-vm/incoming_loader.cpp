@@ -5,9 +5,9 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
-#include <stdexcept>
-#include <system_error>
 #include <variant>
+
+#include "dpdc/error.h"
 
 namespace dpdc::vm {
 namespace {
@@ -71,8 +71,7 @@ void IncomingLoader::flush_pages()
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            throw std::system_error(n < 0 ? errno : EIO, std::generic_category(),
-                                    "writing migrated pages into the guest RAM");
+            throw_errno(n < 0 ? errno : EIO, "pwritev(migrated pages into the guest RAM)");
         at += static_cast<std::uint64_t>(n);
         for (auto left = static_cast<std::size_t>(n); left > 0;) {
             iovec& v = pending_[done];
