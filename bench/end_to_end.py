@@ -47,7 +47,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from qemu_side_by_side import BIN, Qmp  # noqa: E402
+from qemu_side_by_side import BIN, Qmp, reap  # noqa: E402
 
 GIB = 1 << 30
 TICK = os.sysconf("SC_CLK_TCK")
@@ -142,15 +142,6 @@ def qemu_source(size, tmp, accel="tcg"):
 def qemu_destination(size, tmp, uri, accel="tcg"):
     return subprocess.Popen(QEMU + ACCEL[accel] + [
         "-m", f"{size >> 20}M", "-M", "pc", "-incoming", uri, "-qmp", f"unix:{tmp}/dst.sock,server=on,wait=off"])
-
-
-def reap(procs):
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def path_qemu(size, tmp):

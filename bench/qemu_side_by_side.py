@@ -281,12 +281,17 @@ def run_one(method, cap_mb, workload, args, tmp):
                 pass
         return row
     finally:
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        reap(procs, 10)
+
+
+def reap(procs, timeout=20):
+    """Waits for each process to exit (a QMP quit was sent), killing it after `timeout` s."""
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def fmt_ms(v):
