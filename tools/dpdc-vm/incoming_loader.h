@@ -45,10 +45,10 @@ public:
     // `workload_given`: --workload was on the command line. `ram_fd`, if
     // given, is the file mapped as `ram`: page contents are then written into
     // it with pwritev(), a run of consecutive pages per call, instead of
-    // copied through the mapping. A first store through a shared mapping
-    // faults and has the kernel zero the new page before the copy overwrites
-    // it; a whole-page write into the file allocates the page unzeroed (about
-    // 45% of a destination's CPU time, measured). ZERO records still go
+    // copied through the mapping: a first store through a shared mapping
+    // takes a page fault per new page, a write into the file one call per
+    // run (vm-dest 9.11 -> 8.37 s at 1 GiB, docs/benchmarks.md; the new page
+    // is zeroed either way on kernels with init_on_alloc). ZERO records still go
     // through the mapping, after every earlier page is written: the order of
     // the stream's records is the order of the writes.
     IncomingLoader(std::span<std::uint8_t> ram, MachineState local, bool workload_given, int ram_fd = -1);
