@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <stdexcept>
 
 namespace dpdc::test {
@@ -109,6 +110,14 @@ RunResult run(std::vector<std::string> argv, std::function<void()> before_exec, 
   r.out = c.out();
   r.err = c.err();
   return r;
+}
+
+std::uint64_t status_kib(pid_t pid, const std::string& field) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  const std::string key = field + ":";
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(key, 0) == 0) return std::stoull(line.substr(key.size()));
+  return 0;
 }
 
 }  // namespace dpdc::test

@@ -52,4 +52,8 @@ struct RunResult {
 RunResult run(std::vector<std::string> argv, std::function<void()> before_exec = {},
               std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
+// A field of /proc/<pid>/status in KiB ("VmRSS", "RssAnon", ...); 0 once the
+// process is gone or where the kernel has no such field.
+std::uint64_t status_kib(pid_t pid, const std::string& field);
+
 }  // namespace dpdc::test

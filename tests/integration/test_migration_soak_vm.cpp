@@ -10,7 +10,6 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <string>
 #include <thread>
 
@@ -35,20 +34,6 @@ std::size_t open_fds(pid_t pid) {
   std::size_t n = 0;
   for ([[maybe_unused]] const auto& e : fs::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) ++n;
   return n;
-}
-
-std::uint64_t rss_kib(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  while (in >> key) {
-    if (key == "VmRSS:") {
-      std::uint64_t v = 0;
-      in >> v;
-      return v;
-    }
-    in.ignore(1 << 16, '\n');
-  }
-  return 0;
 }
 
 TEST(MigrationSoak, OneAbGuestMigratedOnAndOnLosesNothingAndLeaksNothing) {
@@ -89,8 +74,8 @@ TEST(MigrationSoak, OneAbGuestMigratedOnAndOnLosesNothingAndLeaksNothing) {
     const std::size_t fds = open_fds(dst->pid());
     if (i == 1) first_fds = fds;
     EXPECT_EQ(fds, first_fds) << "migration " << i << ": the destination holds more descriptors than the first";
-    std::cerr << "[ soak     ] " << i << " | " << engine.max_rss_kib() << " | " << fds << " | " << rss_kib(dst->pid())
-              << "\n";
+    std::cerr << "[ soak     ] " << i << " | " << engine.max_rss_kib() << " | " << fds << " | "
+              << test::status_kib(dst->pid(), "VmRSS") << "\n";
     EXPECT_FALSE(fs::exists("/sys/fs/bpf/dpdc/" + std::to_string(src->pid()))) << "migration " << i << " left pins";
     src = std::move(dst);  // the old source quits over QMP
   }

@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <initializer_list>
-#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -109,14 +108,6 @@ TEST(LiveMigrationLarge, OneGibGuestUnderABandwidthCapTakesSeveralRounds) {
   migrate("hotcold", "dpdc", "unix", "1G", "200");
 }
 
-// A process's private memory (RssAnon), in bytes; 0 once it is gone.
-std::uint64_t private_bytes(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);)
-    if (line.rfind("RssAnon:", 0) == 0) return std::stoull(line.substr(8)) * 1024;
-  return 0;
-}
-
 // A destination that reads slowly, then not at all, while round 1 has a
 // whole 256 MiB guest to send: the engine's sends wait for it instead of
 // piling the guest up in memory (its private memory stays within the
@@ -139,7 +130,7 @@ TEST(LiveMigrationSlowDestination, TheEngineWaitsWithinItsMemoryBoundAndTheGuest
   std::uint64_t peak = 0;
   const auto sample_for = [&](std::chrono::milliseconds span) {
     for (auto end = std::chrono::steady_clock::now() + span; std::chrono::steady_clock::now() < end;) {
-      peak = std::max(peak, private_bytes(engine.pid()));
+      peak = std::max(peak, test::status_kib(engine.pid(), "RssAnon") * 1024);
       std::this_thread::sleep_for(50ms);
     }
   };
